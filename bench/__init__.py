@@ -1,0 +1,1 @@
+"""Benchmarks for agentplatform: each module runs alone with ``python -m bench.<name>``."""

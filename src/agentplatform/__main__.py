@@ -1,0 +1,5 @@
+"""`python -m agentplatform` runs the CLI."""
+
+from agentplatform.cli import main
+
+main()

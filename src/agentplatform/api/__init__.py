@@ -1,0 +1,1 @@
+"""HTTP and WebSocket transports: parse, call a repository or the runtime, serialize."""

@@ -1,0 +1,72 @@
+"""Agents: create, list (filter, search, page), read, update, delete. Owner-scoped."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Query, Response, status
+
+from agentplatform.api.deps import CurrentPrincipal, Cursor, Limit, ServicesDep
+from agentplatform.api.schemas.agents import AgentCreate, AgentPublic, AgentUpdate, Status
+from agentplatform.api.schemas.common import ListPublic
+
+router = APIRouter(prefix="/api/agents", tags=["agents"])
+
+FALLBACK_MODEL = "local:gemma-3-270m"
+
+
+@router.post("", status_code=status.HTTP_201_CREATED)
+async def create_agent(
+    body: AgentCreate, principal: CurrentPrincipal, services: ServicesDep
+) -> AgentPublic:
+    fields = body.model_dump()
+    fields["model"] = body.model or services.settings.default_model or FALLBACK_MODEL
+    agent = await services.agents.create(principal.user_id, fields)
+    return AgentPublic.model_validate(agent)
+
+
+@router.get("")
+async def list_agents(
+    principal: CurrentPrincipal,
+    services: ServicesDep,
+    tag: Annotated[str | None, Query(max_length=64)] = None,
+    status: Status | None = None,
+    q: Annotated[str | None, Query(max_length=200)] = None,
+    limit: Limit = 50,
+    cursor: Cursor = None,
+) -> ListPublic[AgentPublic]:
+    page = await services.agents.list(
+        principal.user_id,
+        tag=tag.strip().lower() if tag else None,
+        status=status,
+        q=q.strip() if q else None,
+        limit=limit,
+        cursor=cursor,
+    )
+    return ListPublic[AgentPublic](
+        items=[AgentPublic.model_validate(a) for a in page.items], next_cursor=page.next_cursor
+    )
+
+
+@router.get("/{agent_id}")
+async def read_agent(
+    agent_id: str, principal: CurrentPrincipal, services: ServicesDep
+) -> AgentPublic:
+    return AgentPublic.model_validate(await services.agents.get(principal.user_id, agent_id))
+
+
+@router.patch("/{agent_id}")
+async def update_agent(
+    agent_id: str, body: AgentUpdate, principal: CurrentPrincipal, services: ServicesDep
+) -> AgentPublic:
+    changes = body.model_dump(exclude_unset=True)
+    agent = await services.agents.update(principal.user_id, agent_id, changes)
+    return AgentPublic.model_validate(agent)
+
+
+@router.delete("/{agent_id}", status_code=status.HTTP_204_NO_CONTENT)
+async def delete_agent(
+    agent_id: str, principal: CurrentPrincipal, services: ServicesDep
+) -> Response:
+    await services.agents.delete(principal.user_id, agent_id)
+    return Response(status_code=status.HTTP_204_NO_CONTENT)

@@ -1,0 +1,1 @@
+"""Pydantic models for the wire: ``Create``/``Update`` come in, ``Public`` goes out."""

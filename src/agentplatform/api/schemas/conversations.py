@@ -1,0 +1,44 @@
+"""Conversation and message payloads."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated
+
+from pydantic import BaseModel, ConfigDict, StringConstraints
+
+from agentplatform.api.schemas.common import NoControl, PatchModel, StrictModel, Title, trimmed
+
+OptionalTitle = Annotated[str, trimmed(0, 200), NoControl]
+
+
+class ConversationCreate(StrictModel):
+    agent_id: Annotated[str, StringConstraints(min_length=1, max_length=64)]
+    title: OptionalTitle = ""
+
+
+class ConversationUpdate(PatchModel):
+    title: Title
+
+
+class ConversationPublic(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
+    id: str
+    agent_id: str
+    title: str
+    message_count: int
+    created_at: datetime
+    updated_at: datetime
+
+
+class MessagePublic(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
+    id: str
+    conversation_id: str
+    seq: int
+    role: str
+    content: str
+    status: str
+    created_at: datetime

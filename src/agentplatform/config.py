@@ -1,0 +1,65 @@
+"""Settings read from the environment (prefix ``AGENTPLATFORM_``), validated at start-up."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from pathlib import Path
+from typing import Annotated
+
+from pydantic import Field, field_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+
+DEFAULT_DATABASE_URL = "sqlite+aiosqlite:///./data/agentplatform.db"
+_SUPPORTED_DRIVERS = ("sqlite+aiosqlite", "postgresql+asyncpg")
+
+
+class Settings(BaseSettings):
+    """Everything the process can be told from outside; nothing else is read from os.environ."""
+
+    model_config = SettingsConfigDict(
+        env_prefix="AGENTPLATFORM_", extra="ignore", frozen=True, validate_default=True
+    )
+
+    database_url: str = DEFAULT_DATABASE_URL
+    database_pool_size: int = Field(default=10, ge=1, le=200)
+    redis_url: str | None = None
+    default_model: str | None = None
+    host: str = "127.0.0.1"
+    port: int = Field(default=8000, ge=1, le=65535)
+    allowed_origins: Annotated[list[str], NoDecode] = Field(default_factory=list)
+    local_model_path: Path | None = None
+    session_ttl_days: float = Field(default=30.0, gt=0, le=3650)
+    cookie_secure: bool = False
+    log_level: str = "info"
+
+    @field_validator("database_url")
+    @classmethod
+    def _known_driver(cls, value: str) -> str:
+        if not value.startswith(_SUPPORTED_DRIVERS):
+            raise ValueError(
+                "database_url must start with one of: " + ", ".join(_SUPPORTED_DRIVERS)
+            )
+        return value
+
+    @field_validator("allowed_origins", mode="before")
+    @classmethod
+    def _split_origins(cls, value: object) -> object:
+        if isinstance(value, str):
+            return [part.strip().rstrip("/") for part in value.split(",") if part.strip()]
+        return value
+
+    @field_validator("log_level")
+    @classmethod
+    def _known_level(cls, value: str) -> str:
+        level = value.lower()
+        if level not in {"debug", "info", "warning", "error"}:
+            raise ValueError("log_level must be debug, info, warning or error")
+        return level
+
+    @property
+    def session_ttl(self) -> timedelta:
+        return timedelta(days=self.session_ttl_days)
+
+    @property
+    def is_sqlite(self) -> bool:
+        return self.database_url.startswith("sqlite")

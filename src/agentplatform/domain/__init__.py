@@ -1,0 +1,1 @@
+"""Plain types shared by every layer; imports nothing of ours."""

@@ -1,0 +1,1 @@
+"""Security primitives: tokens, rate limits, headers."""

@@ -1,0 +1,1 @@
+"""Durable state: SQLAlchemy tables, the database handle, and owner-scoped repositories."""
