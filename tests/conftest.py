@@ -2,18 +2,26 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import os
+import socket
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
+import uvicorn
 from fastapi import FastAPI
 
 from agentplatform.app import create_app
 from agentplatform.config import Settings
 from agentplatform.store.db import Database
 from agentplatform.store.migrate import upgrade
+from tests.fakes.anthropic_server import FakeAnthropic
+from tests.fakes.openai_server import FakeOpenAI
+from tests.fakes.server import Script, ScriptedFake
 from tests.support.services import PostgresServer, missing_reason
 
 IN_CI = os.environ.get("CI", "").lower() in {"1", "true", "yes"}
@@ -74,9 +82,57 @@ async def migrated_url(backend: str, database_urls: Callable[[str], str]) -> str
     return url
 
 
+TEST_ANTHROPIC_KEY = "sk-ant-test-canary-0000"
+TEST_OPENAI_KEY = "sk-openai-test-canary-0000"
+FAKE_REPLY = ["Hello", " from", " the", " fake", " model."]
+
+
 @pytest.fixture(scope="session")
-def settings(migrated_url: str) -> Settings:
-    return Settings(database_url=migrated_url, _env_file=None)  # type: ignore[call-arg]
+def fake_anthropic() -> Iterator[FakeAnthropic]:
+    with FakeAnthropic(api_key=TEST_ANTHROPIC_KEY, default=Script(text=FAKE_REPLY)) as fake:
+        yield fake
+
+
+@pytest.fixture(scope="session")
+def fake_openai() -> Iterator[FakeOpenAI]:
+    with FakeOpenAI(api_key=TEST_OPENAI_KEY, default=Script(text=FAKE_REPLY)) as fake:
+        yield fake
+
+
+@pytest.fixture(autouse=True)
+def _fresh_fakes(request: pytest.FixtureRequest) -> Iterator[None]:
+    """Each test starts with the fakes' default script and no recorded requests."""
+    yield
+    for name in ("fake_anthropic", "fake_openai"):
+        if name in request.fixturenames:
+            fake: ScriptedFake = request.getfixturevalue(name)
+            default = fake.default
+            fake.reset()
+            fake.default = default
+
+
+def provider_settings(
+    anthropic: FakeAnthropic, openai: FakeOpenAI, cache_dir: Path
+) -> dict[str, Any]:
+    return {
+        "anthropic_api_key": TEST_ANTHROPIC_KEY,
+        "anthropic_base_url": anthropic.url,
+        "openai_api_key": TEST_OPENAI_KEY,
+        "openai_base_url": openai.url,
+        "model_cache_dir": cache_dir,
+        "run_heartbeat_seconds": 0.2,
+    }
+
+
+@pytest.fixture(scope="session")
+def settings(
+    migrated_url: str,
+    fake_anthropic: FakeAnthropic,
+    fake_openai: FakeOpenAI,
+    tmp_path_factory: pytest.TempPathFactory,
+) -> Settings:
+    extra = provider_settings(fake_anthropic, fake_openai, tmp_path_factory.mktemp("models"))
+    return Settings(database_url=migrated_url, **extra)
 
 
 @pytest.fixture(scope="session")
@@ -84,6 +140,29 @@ async def app(settings: Settings) -> AsyncIterator[FastAPI]:
     application = create_app(settings)
     async with application.router.lifespan_context(application):
         yield application
+
+
+@pytest.fixture(scope="session")
+async def live(app: FastAPI, settings: Settings) -> AsyncIterator[str]:
+    """The session's app served by uvicorn on loopback; yields its ``127.0.0.1:port``."""
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    sock.bind(("127.0.0.1", 0))
+    sock.listen(512)  # connections queue from here on, so no need to wait for start-up
+    config = uvicorn.Config(
+        app,
+        lifespan="off",
+        log_level="warning",
+        ws_max_size=settings.ws_max_frame_bytes,
+    )
+    server = uvicorn.Server(config)
+    server.capture_signals = contextlib.nullcontext  # type: ignore[method-assign]
+    task = asyncio.create_task(server.serve(sockets=[sock]))
+    try:
+        yield f"127.0.0.1:{sock.getsockname()[1]}"
+    finally:
+        server.should_exit = True
+        await task
+        sock.close()
 
 
 @pytest.fixture

@@ -2,27 +2,48 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
+import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
 
 from agentplatform import __version__
-from agentplatform.api import agents, auth, conversations, health
+from agentplatform.api import agents, auth, conversations, health, models, runs, ws
 from agentplatform.api.deps import Services
 from agentplatform.api.errors import install as install_error_handlers
 from agentplatform.config import Settings
+from agentplatform.providers.registry import ProviderRegistry, build_registry
+from agentplatform.runtime.bus import MemoryBus
+from agentplatform.runtime.cancel import MemoryCancels
+from agentplatform.runtime.runner import Runner
 from agentplatform.store.db import Database
 from agentplatform.store.repositories import (
     AgentRepository,
     ConversationRepository,
     IdentityRepository,
     MessageRepository,
+    RunRepository,
 )
 
+log = logging.getLogger("agentplatform")
 
-def build_services(settings: Settings) -> Services:
+
+def build_services(settings: Settings, registry: ProviderRegistry | None = None) -> Services:
     db = Database(settings.database_url, pool_size=settings.database_pool_size)
+    run_repository = RunRepository(db)
+    providers = registry or build_registry(settings)
+    bus = MemoryBus()
+    runner = Runner(
+        run_repository,
+        providers,
+        bus,
+        MemoryCancels(),
+        heartbeat=settings.run_heartbeat_seconds,
+        lease=settings.run_lease_seconds,
+    )
     return Services(
         settings=settings,
         db=db,
@@ -30,20 +51,50 @@ def build_services(settings: Settings) -> Services:
         agents=AgentRepository(db),
         conversations=ConversationRepository(db),
         messages=MessageRepository(db),
+        runs=run_repository,
+        registry=providers,
+        bus=bus,
+        runner=runner,
     )
 
 
-def create_app(settings: Settings | None = None) -> FastAPI:
+async def _sweep(services: Services) -> None:
+    """Periodically end runs whose process died (another replica's, or this one's before)."""
+    interval = services.settings.run_lease_seconds / 2
+    while True:
+        await asyncio.sleep(interval)
+        try:
+            await services.runner.recover(all_active=False)
+        except Exception:  # a database blip must not kill the sweeper
+            log.warning("run sweeper failed; retrying", exc_info=True)
+
+
+def create_app(
+    settings: Settings | None = None, *, registry: ProviderRegistry | None = None
+) -> FastAPI:
     """A fresh application; build as many as you like (tests do)."""
     config = settings or Settings()
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        services = build_services(config)
+        services = build_services(config, registry)
         app.state.services = services
+        try:
+            # With SQLite there is one process: whatever it left running is over.
+            await services.runner.recover(all_active=services.db.is_sqlite)
+        except Exception:
+            log.warning("could not recover abandoned runs at start-up", exc_info=True)
+        sweeper = asyncio.create_task(_sweep(services))
         try:
             yield
         finally:
+            sweeper.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await sweeper
+            await services.runner.aclose()
+            await services.bus.aclose()
+            if registry is None:
+                await services.registry.aclose()
             await services.db.dispose()
 
     app = FastAPI(
@@ -55,6 +106,14 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         openapi_url="/api/openapi.json",
     )
     install_error_handlers(app)
-    for router in (health.router, auth.router, agents.router, conversations.router):
+    for router in (
+        health.router,
+        auth.router,
+        agents.router,
+        conversations.router,
+        models.router,
+        runs.router,
+        ws.router,
+    ):
         app.include_router(router)
     return app

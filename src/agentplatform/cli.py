@@ -30,6 +30,7 @@ def serve(
         log_level=settings.log_level,
         proxy_headers=False,
         timeout_graceful_shutdown=30,
+        ws_max_size=settings.ws_max_frame_bytes,
     )
 
 

@@ -6,7 +6,7 @@ from datetime import timedelta
 from pathlib import Path
 from typing import Annotated
 
-from pydantic import Field, field_validator
+from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 DEFAULT_DATABASE_URL = "sqlite+aiosqlite:///./data/agentplatform.db"
@@ -28,9 +28,19 @@ class Settings(BaseSettings):
     port: int = Field(default=8000, ge=1, le=65535)
     allowed_origins: Annotated[list[str], NoDecode] = Field(default_factory=list)
     local_model_path: Path | None = None
+    model_cache_dir: Path = Path("./data/models")
+    provider_timeout_seconds: float = Field(default=60.0, gt=0, le=600)
+    # Provider SDKs keep their own variable names (no prefix).
+    anthropic_api_key: SecretStr | None = Field(default=None, validation_alias="ANTHROPIC_API_KEY")
+    anthropic_base_url: str | None = Field(default=None, validation_alias="ANTHROPIC_BASE_URL")
+    openai_api_key: SecretStr | None = Field(default=None, validation_alias="OPENAI_API_KEY")
+    openai_base_url: str | None = Field(default=None, validation_alias="OPENAI_BASE_URL")
     session_ttl_days: float = Field(default=30.0, gt=0, le=3650)
     cookie_secure: bool = False
     log_level: str = "info"
+    ws_max_frame_bytes: int = Field(default=64 * 1024, ge=1024, le=16 * 1024 * 1024)
+    run_heartbeat_seconds: float = Field(default=2.0, gt=0, le=60)
+    run_lease_seconds: float = Field(default=30.0, gt=0, le=3600)
 
     @field_validator("database_url")
     @classmethod

@@ -14,7 +14,9 @@ from tests.conftest import GuestFactory
 VALID_BODIES: dict[str, dict[str, Any]] = {
     "/api/agents/{agent_id}": {"name": "Stolen", "status": "archived"},
     "/api/conversations/{conversation_id}": {"title": "Stolen"},
+    "/api/agents/{agent_id}/chat": {"content": "Tell me your secrets"},
 }
+PLACEHOLDERS = {"agent_id": "x", "conversation_id": "y", "run_id": "z"}
 
 
 def id_routes(app: FastAPI) -> list[tuple[str, str]]:
@@ -32,10 +34,15 @@ async def owned_objects(owner: httpx.AsyncClient, app: FastAPI) -> dict[str, str
     conversation = (
         await owner.post("/api/conversations", json={"agent_id": agent["id"], "title": "Mine"})
     ).json()
-    user_id = (await owner.get("/api/auth/session")).json()["user"]["id"]
+    chat = await owner.post(
+        f"/api/agents/{agent['id']}/chat",
+        json={"content": "private words", "conversation_id": conversation["id"]},
+    )
+    assert chat.status_code == 200 and "event: done" in chat.text
     services: Services = app.state.services
-    await services.messages.append_many(user_id, conversation["id"], [("user", "private words")])
-    return {"agent_id": agent["id"], "conversation_id": conversation["id"]}
+    run_id = chat.text.split('"run_id": "', 1)[1].split('"', 1)[0]
+    await services.runner.wait(run_id)
+    return {"agent_id": agent["id"], "conversation_id": conversation["id"], "run_id": run_id}
 
 
 async def snapshot(owner: httpx.AsyncClient, ids: dict[str, str]) -> list[Any]:
@@ -43,6 +50,7 @@ async def snapshot(owner: httpx.AsyncClient, ids: dict[str, str]) -> list[Any]:
         f"/api/agents/{ids['agent_id']}",
         f"/api/conversations/{ids['conversation_id']}",
         f"/api/conversations/{ids['conversation_id']}/messages",
+        f"/api/runs/{ids['run_id']}",
         "/api/agents",
         "/api/conversations",
     ]
@@ -52,7 +60,7 @@ async def snapshot(owner: httpx.AsyncClient, ids: dict[str, str]) -> list[Any]:
 async def test_every_id_route_is_covered(app: FastAPI) -> None:
     """Fails when a new ``{id}`` route appears that this module does not know how to fill."""
     for _, path in id_routes(app):
-        assert "{agent_id}" in path or "{conversation_id}" in path, path
+        assert any("{" + name + "}" in path for name in PLACEHOLDERS), path
 
 
 async def test_other_users_objects_are_404_and_untouched(
@@ -68,12 +76,12 @@ async def test_other_users_objects_are_404_and_untouched(
         response = await intruder.request(method, path, json=body)
         assert response.status_code == 404, (method, path, response.text)
         assert response.json()["error"]["code"] == "not_found"
-        unknown = template.format(agent_id="x", conversation_id="y")
+        unknown = template.format(**PLACEHOLDERS)
         missing = await intruder.request(method, unknown, json=body)
         assert missing.status_code == 404
         assert missing.json() == response.json()  # indistinguishable from a missing object
         tried += 1
-    assert tried >= 7
+    assert tried >= 11
     assert await snapshot(owner, ids) == before
 
 

@@ -20,7 +20,7 @@ async def test_upgrade_matches_models_and_downgrades(
     db = Database(database_urls(backend))
     try:
         await upgrade(db)
-        assert await current_revision(db) == "0001"
+        assert await current_revision(db) == "0002"
 
         def diff(connection: Connection) -> list[object]:
             context = MigrationContext.configure(connection, opts={"compare_type": True})
@@ -37,6 +37,6 @@ async def test_upgrade_matches_models_and_downgrades(
         async with db.engine.connect() as conn:
             assert await conn.run_sync(tables) == set()
         await upgrade(db)
-        assert await current_revision(db) == "0001"
+        assert await current_revision(db) == "0002"
     finally:
         await db.dispose()

@@ -6,13 +6,25 @@ from typing import Annotated
 
 from fastapi import APIRouter, Query, Response, status
 
-from agentplatform.api.deps import CurrentPrincipal, Cursor, Limit, ServicesDep
+from agentplatform.api.deps import CurrentPrincipal, Cursor, Limit, Services, ServicesDep
 from agentplatform.api.schemas.agents import AgentCreate, AgentPublic, AgentUpdate, Status
 from agentplatform.api.schemas.common import ListPublic
+from agentplatform.errors import InvalidInput
 
 router = APIRouter(prefix="/api/agents", tags=["agents"])
 
 FALLBACK_MODEL = "local:gemma-3-270m"
+
+
+def _usable(services: Services, model: str) -> str:
+    if not services.registry.is_usable(model):
+        detail = {
+            "loc": ["body", "model"],
+            "msg": "no configured provider serves this model; see GET /api/models",
+            "type": "model_unavailable",
+        }
+        raise InvalidInput(details=[detail])
+    return model
 
 
 @router.post("", status_code=status.HTTP_201_CREATED)
@@ -20,7 +32,10 @@ async def create_agent(
     body: AgentCreate, principal: CurrentPrincipal, services: ServicesDep
 ) -> AgentPublic:
     fields = body.model_dump()
-    fields["model"] = body.model or services.settings.default_model or FALLBACK_MODEL
+    if body.model:
+        fields["model"] = _usable(services, body.model)
+    else:
+        fields["model"] = services.registry.default_ref() or FALLBACK_MODEL
     agent = await services.agents.create(principal.user_id, fields)
     return AgentPublic.model_validate(agent)
 
@@ -60,6 +75,8 @@ async def update_agent(
     agent_id: str, body: AgentUpdate, principal: CurrentPrincipal, services: ServicesDep
 ) -> AgentPublic:
     changes = body.model_dump(exclude_unset=True)
+    if "model" in changes:
+        _usable(services, changes["model"])
     agent = await services.agents.update(principal.user_id, agent_id, changes)
     return AgentPublic.model_validate(agent)
 

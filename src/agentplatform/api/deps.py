@@ -6,16 +6,21 @@ from dataclasses import dataclass
 from typing import Annotated
 
 from fastapi import Depends, Query, Request
+from starlette.requests import HTTPConnection
 
 from agentplatform.config import Settings
 from agentplatform.domain.identity import Principal
 from agentplatform.errors import Unauthorized
+from agentplatform.providers.registry import ProviderRegistry
+from agentplatform.runtime.bus import EventBus
+from agentplatform.runtime.runner import Runner
 from agentplatform.store.db import Database
 from agentplatform.store.repositories import (
     AgentRepository,
     ConversationRepository,
     IdentityRepository,
     MessageRepository,
+    RunRepository,
 )
 
 SESSION_COOKIE = "agentplatform_session"
@@ -32,6 +37,10 @@ class Services:
     agents: AgentRepository
     conversations: ConversationRepository
     messages: MessageRepository
+    runs: RunRepository
+    registry: ProviderRegistry
+    bus: EventBus
+    runner: Runner
 
 
 def get_services(request: Request) -> Services:
@@ -42,7 +51,7 @@ def get_services(request: Request) -> Services:
 ServicesDep = Annotated[Services, Depends(get_services)]
 
 
-def presented_token(request: Request) -> str | None:
+def presented_token(request: HTTPConnection) -> str | None:
     """The bearer token if an Authorization header is sent, else the session cookie."""
     header = request.headers.get("authorization")
     if header is not None:

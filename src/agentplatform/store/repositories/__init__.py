@@ -5,11 +5,16 @@ from agentplatform.store.repositories.conversations import ConversationRepositor
 from agentplatform.store.repositories.identity import IdentityRepository
 from agentplatform.store.repositories.messages import MessageRepository
 from agentplatform.store.repositories.paging import Page
+from agentplatform.store.repositories.runs import Outcome, RunContext, RunRepository, Turn
 
 __all__ = [
     "AgentRepository",
     "ConversationRepository",
     "IdentityRepository",
     "MessageRepository",
+    "Outcome",
     "Page",
+    "RunContext",
+    "RunRepository",
+    "Turn",
 ]

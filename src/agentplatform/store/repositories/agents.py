@@ -53,7 +53,7 @@ class AgentRepository:
 
     async def get(self, user_id: str, agent_id: str) -> Agent:
         async with self._db.transaction() as tx:
-            return await _owned(tx, user_id, agent_id)
+            return await owned_agent(tx, user_id, agent_id)
 
     async def list(
         self,
@@ -90,7 +90,7 @@ class AgentRepository:
 
     async def update(self, user_id: str, agent_id: str, changes: Mapping[str, Any]) -> Agent:
         async with self._db.transaction() as tx:
-            agent = await _owned(tx, user_id, agent_id)
+            agent = await owned_agent(tx, user_id, agent_id)
             _assign(agent, changes)
             agent.updated_at = utcnow()
             if "tags" in changes:
@@ -100,11 +100,11 @@ class AgentRepository:
 
     async def delete(self, user_id: str, agent_id: str) -> None:
         async with self._db.transaction() as tx:
-            agent = await _owned(tx, user_id, agent_id)
+            agent = await owned_agent(tx, user_id, agent_id)
             await tx.delete(agent)
 
 
-async def _owned(tx: AsyncSession, user_id: str, agent_id: str) -> Agent:
+async def owned_agent(tx: AsyncSession, user_id: str, agent_id: str) -> Agent:
     agent = await tx.scalar(select(Agent).where(Agent.id == agent_id, Agent.user_id == user_id))
     if agent is None:
         raise NotFound("Agent not found.")

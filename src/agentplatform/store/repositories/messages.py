@@ -35,8 +35,8 @@ class MessageRepository:
         client_msg_id: str | None = None,
     ) -> Message:
         async with self._db.transaction() as tx:
-            first = await _reserve(tx, user_id, conversation_id, 1)
-            message = _new_message(conversation_id, first, role, content, status, client_msg_id)
+            first = await reserve_seqs(tx, user_id, conversation_id, 1)
+            message = new_message(conversation_id, first, role, content, status, client_msg_id)
             tx.add(message)
         return message
 
@@ -47,9 +47,9 @@ class MessageRepository:
         if not turns:
             return 0
         async with self._db.transaction() as tx:
-            first = await _reserve(tx, user_id, conversation_id, len(turns))
+            first = await reserve_seqs(tx, user_id, conversation_id, len(turns))
             tx.add_all(
-                _new_message(conversation_id, first + i, role, content, "complete", None)
+                new_message(conversation_id, first + i, role, content, "complete", None)
                 for i, (role, content) in enumerate(turns)
             )
         return len(turns)
@@ -89,7 +89,7 @@ class MessageRepository:
         return Page(items=items, next_cursor=str(edge))
 
 
-async def _reserve(tx: AsyncSession, user_id: str, conversation_id: str, count: int) -> int:
+async def reserve_seqs(tx: AsyncSession, user_id: str, conversation_id: str, count: int) -> int:
     """Claim ``count`` sequence numbers; returns the first."""
     last = await tx.scalar(
         update(Conversation)
@@ -102,7 +102,7 @@ async def _reserve(tx: AsyncSession, user_id: str, conversation_id: str, count: 
     return int(last) - count + 1
 
 
-def _new_message(
+def new_message(
     conversation_id: str,
     seq: int,
     role: str,

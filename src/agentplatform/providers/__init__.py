@@ -1,0 +1,1 @@
+"""Model providers behind one small ``ChatModel`` protocol; vendor SDK types never leave here."""

@@ -1,0 +1,1 @@
+"""The runtime: runs a turn (history → model → events → storage) and carries its events."""

@@ -1,0 +1,262 @@
+"""The Runner: one run = history → model → events → storage, ending in exactly one state.
+
+``start_turn`` commits the user's message and a queued run, then runs it in a background task
+that is not tied to any socket: closing the tab does not stop a run; ``cancel`` does. Events
+go to the bus with consecutive ``seq``; the reply so far is saved every ``heartbeat`` seconds;
+the terminal state, the final text and the agent's counters are written in one transaction,
+and only then is the terminal event published.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import secrets
+from dataclasses import dataclass, field
+from datetime import timedelta
+
+from agentplatform.domain.events import DeltaEvent, DoneEvent, ErrorEvent, RunEvent
+from agentplatform.providers.base import (
+    ChatModel,
+    ChatRequest,
+    Finish,
+    ModelEvent,
+    ProviderConnectionError,
+    ProviderError,
+    TextDelta,
+    Usage,
+)
+from agentplatform.providers.registry import ProviderRegistry, UnknownModel
+from agentplatform.runtime.bus import EventBus
+from agentplatform.runtime.cancel import CancelSignals
+from agentplatform.runtime.context import build_request
+from agentplatform.store.repositories import Outcome, RunContext, RunRepository, Turn
+from agentplatform.store.tables import Run, utcnow
+
+log = logging.getLogger("agentplatform.runtime")
+
+
+@dataclass
+class _Progress:
+    """What a run has produced so far."""
+
+    run: Run
+    seq: int = 0
+    parts: list[str] = field(default_factory=list)
+    input_tokens: int | None = None
+    output_tokens: int | None = None
+
+    @property
+    def text(self) -> str:
+        return "".join(self.parts)
+
+
+class _Cancelled(Exception):
+    pass
+
+
+class Runner:
+    def __init__(
+        self,
+        runs: RunRepository,
+        registry: ProviderRegistry,
+        bus: EventBus,
+        cancels: CancelSignals,
+        *,
+        heartbeat: float = 2.0,
+        lease: float = 30.0,
+    ) -> None:
+        self._runs = runs
+        self._registry = registry
+        self._bus = bus
+        self._cancels = cancels
+        self._heartbeat = heartbeat
+        self._lease = lease
+        self._tasks: dict[str, asyncio.Task[None]] = {}
+        self.worker_id = secrets.token_hex(8)
+
+    async def start_turn(
+        self,
+        user_id: str,
+        agent_id: str,
+        content: str,
+        *,
+        conversation_id: str | None = None,
+        client_msg_id: str | None = None,
+    ) -> Turn:
+        turn = await self._runs.begin_turn(
+            user_id,
+            agent_id,
+            content,
+            conversation_id=conversation_id,
+            client_msg_id=client_msg_id,
+        )
+        if not turn.duplicate:
+            await self._bus.open(turn.run.id)
+            self._spawn(turn.run)
+        return turn
+
+    async def cancel(self, user_id: str, run_id: str) -> Run:
+        run = await self._runs.get(user_id, run_id)
+        if run.status in ("queued", "in_progress"):
+            await self._cancels.request(run_id)
+        return run
+
+    async def wait(self, run_id: str) -> None:
+        """Until this process's task for the run is over (tests, shutdown)."""
+        task = self._tasks.get(run_id)
+        if task is not None:
+            await asyncio.shield(task)
+
+    async def recover(self, *, all_active: bool) -> int:
+        """End runs a dead process left behind; ``all_active`` when this is the only process."""
+        stale_before = utcnow() - timedelta(seconds=self._lease)
+        count = await self._runs.interrupt_stale(stale_before, all_active=all_active)
+        if count:
+            log.warning("marked %d abandoned run(s) interrupted", count)
+        return count
+
+    async def aclose(self) -> None:
+        """Stop every run of this process; each ends ``interrupted`` with its text saved."""
+        tasks = list(self._tasks.values())
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+
+    def _spawn(self, run: Run) -> None:
+        task = asyncio.create_task(self._execute(run), name=f"run-{run.id}")
+        self._tasks[run.id] = task
+        task.add_done_callback(lambda _: self._tasks.pop(run.id, None))
+
+    async def _execute(self, run: Run) -> None:
+        progress = _Progress(run=run)
+        cancel = self._cancels.watch(run.id)
+        outcome: Outcome | None = None
+        try:
+            context = await self._runs.start(run.id, self.worker_id)
+            if context is None:
+                return
+            outcome = await self._produce(context, progress, cancel)
+        except asyncio.CancelledError:
+            outcome = _ended(progress, "interrupted", "interrupted", "The server is shutting down.")
+            raise
+        except Exception:
+            log.exception("run %s failed unexpectedly", run.id)
+            outcome = _ended(progress, "failed", "internal", "The run failed on our side.")
+        finally:
+            self._cancels.forget(run.id)
+            if outcome is not None:
+                await asyncio.shield(self._finish(progress, outcome))
+
+    async def _produce(
+        self, context: RunContext, progress: _Progress, cancel: asyncio.Event
+    ) -> Outcome:
+        try:
+            model = self._registry.resolve(progress.run.model)
+        except UnknownModel as exc:
+            return _ended(progress, "failed", "model_unavailable", str(exc))
+        request = build_request(context.agent, context.history, model.context_tokens)
+        try:
+            await self._stream(model, request, progress, cancel)
+        except _Cancelled:
+            return _ended(progress, "cancelled")
+        except ProviderError as exc:
+            status = (
+                "interrupted"
+                if progress.parts and isinstance(exc, ProviderConnectionError)
+                else "failed"
+            )
+            return _ended(progress, status, f"provider_{exc.code}", exc.message)
+        return _ended(progress, "completed")
+
+    async def _stream(
+        self, model: ChatModel, request: ChatRequest, progress: _Progress, cancel: asyncio.Event
+    ) -> None:
+        """Consume the model in its own task, so a cancel can stop it at any await."""
+        consumer = asyncio.create_task(self._consume(model, request, progress))
+        waiter = asyncio.create_task(cancel.wait())
+        try:
+            await asyncio.wait({consumer, waiter}, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            waiter.cancel()
+            if not consumer.done():
+                consumer.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await consumer
+        if consumer.cancelled():
+            raise _Cancelled()
+        consumer.result()
+
+    async def _consume(self, model: ChatModel, request: ChatRequest, progress: _Progress) -> None:
+        loop = asyncio.get_running_loop()
+        next_beat = loop.time() + self._heartbeat
+        events = model.stream(request)
+        try:
+            async for item in events:
+                await self._apply(item, progress)
+                if loop.time() >= next_beat:
+                    next_beat = loop.time() + self._heartbeat
+                    await self._runs.heartbeat(progress.run.id, progress.text, progress.seq)
+        finally:
+            aclose = getattr(events, "aclose", None)
+            if aclose is not None:  # close the provider's HTTP stream now, not at GC
+                await aclose()
+
+    async def _apply(self, item: ModelEvent, progress: _Progress) -> None:
+        if isinstance(item, TextDelta):
+            if item.text:
+                progress.parts.append(item.text)
+                await self._publish(progress, DeltaEvent, text=item.text)
+        elif isinstance(item, Usage):
+            progress.input_tokens, progress.output_tokens = item.input_tokens, item.output_tokens
+        elif isinstance(item, Finish):
+            return
+
+    async def _publish(self, progress: _Progress, kind: type[RunEvent], **fields: object) -> None:
+        progress.seq += 1
+        event = kind(run_id=progress.run.id, seq=progress.seq, **fields)
+        await self._bus.publish(event)
+
+    async def _finish(self, progress: _Progress, outcome: Outcome) -> None:
+        run = progress.run
+        ended = await self._runs.finish(run.id, outcome)
+        if ended is None:
+            log.info("run %s had already ended", run.id)
+            return
+        common = {
+            "conversation_id": run.conversation_id,
+            "message_id": run.assistant_message_id,
+        }
+        if outcome.status in ("completed", "cancelled"):
+            await self._publish(
+                progress,
+                DoneEvent,
+                status=outcome.status,
+                input_tokens=outcome.input_tokens,
+                output_tokens=outcome.output_tokens,
+                **common,
+            )
+        else:
+            await self._publish(
+                progress,
+                ErrorEvent,
+                status=outcome.status,
+                code=outcome.error_code or "failed",
+                message=outcome.error_message or "The run failed.",
+                **common,
+            )
+
+
+def _ended(
+    progress: _Progress, status: str, code: str | None = None, message: str | None = None
+) -> Outcome:
+    return Outcome(
+        status=status,
+        text=progress.text,
+        last_seq=progress.seq + 1,
+        error_code=code,
+        error_message=message,
+        input_tokens=progress.input_tokens,
+        output_tokens=progress.output_tokens,
+    )
