@@ -21,6 +21,7 @@ from agentplatform.store.repositories import (
     IdentityRepository,
     MessageRepository,
 )
+from tests.support.chat import AGENT_FIELDS
 
 WRITER = """
 import asyncio, sys
@@ -83,9 +84,8 @@ async def test_writers_in_several_processes(database_urls: Callable[[str], str])
         _, principal = await IdentityRepository(db).create_guest(Settings().session_ttl)
         agent = await AgentRepository(db).create(
             principal.user_id,
-            {"name": "w", "color": "#000000", "icon": "robot", "model": "local:x",
-             "temperature": 0.5, "max_tokens": 10, "tags": []},
-        )  # fmt: skip
+            AGENT_FIELDS,
+        )
         conversation = await ConversationRepository(db).create(principal.user_id, agent.id)
         args = [url, principal.user_id, conversation.id, "150"]
         procs = [

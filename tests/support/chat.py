@@ -8,6 +8,17 @@ from typing import Any
 import httpx
 from websockets.asyncio.client import ClientConnection
 
+# Fields of an agent created straight through the repository (no API defaults there).
+AGENT_FIELDS: dict[str, Any] = {
+    "name": "Direct",
+    "color": "#000000",
+    "icon": "robot",
+    "model": "anthropic:claude-haiku-4-5",
+    "temperature": 0.5,
+    "max_tokens": 100,
+    "tags": [],
+}
+
 
 def parse_sse(body: str) -> list[tuple[str, dict[str, Any]]]:
     """``(event, data)`` pairs of a complete ``text/event-stream`` body (comments skipped)."""

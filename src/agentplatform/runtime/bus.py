@@ -96,5 +96,10 @@ class MemoryBus:
 
     def _evict(self) -> None:
         horizon = self._clock() - self._retention
-        for run_id in [r for r, log in self._runs.items() if (log.finished_at or 1e18) < horizon]:
+        expired = [
+            run_id
+            for run_id, log in self._runs.items()
+            if log.finished_at is not None and log.finished_at < horizon
+        ]
+        for run_id in expired:
             del self._runs[run_id]
