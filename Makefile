@@ -13,7 +13,9 @@ $(BIN)/python:
 
 $(STAMP): pyproject.toml | $(BIN)/python
 	@echo "Installing agentplatform and its dependencies into $(VENV)/ ..."
-	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	@echo "The first install compiles llama.cpp for the offline model (about 5 minutes on"
+	@echo "2 cores); pip caches the wheel, so later installs take seconds."
+	CMAKE_BUILD_PARALLEL_LEVEL=$$(nproc) $(BIN)/python -m pip install --quiet -e '.[dev,local]'
 	@touch $(STAMP)
 
 migrate: $(STAMP)

@@ -11,7 +11,7 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI
 
 from agentplatform import __version__
-from agentplatform.api import agents, auth, conversations, health, models, runs, ws
+from agentplatform.api import agents, auth, conversations, health, models, runs, web, ws
 from agentplatform.api.deps import Services
 from agentplatform.api.errors import install as install_error_handlers
 from agentplatform.config import Settings
@@ -80,6 +80,10 @@ def create_app(
         services = build_services(config, registry)
         app.state.services = services
         try:
+            await services.registry.list_models()  # learns servers' model names for defaults
+        except Exception:
+            log.warning("could not list models at start-up", exc_info=True)
+        try:
             # With SQLite there is one process: whatever it left running is over.
             await services.runner.recover(all_active=services.db.is_sqlite)
         except Exception:
@@ -114,6 +118,7 @@ def create_app(
         models.router,
         runs.router,
         ws.router,
+        web.router,
     ):
         app.include_router(router)
     return app

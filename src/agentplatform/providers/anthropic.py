@@ -70,8 +70,8 @@ _SPEND_LIMIT_CODES = frozenset(
         "linked_organization_billing_unavailable",
     }
 )
+_Side = Literal["user", "assistant"]
 _BILLING_WORDS = re.compile(r"credit balance|billing|purchase credits", re.IGNORECASE)
-Role = Literal["user", "assistant"]
 _KEY_LIKE = re.compile(r"sk-ant-[A-Za-z0-9_\-]{4,}")
 
 
@@ -97,7 +97,7 @@ class AnthropicProvider:
     def chat_model(self, model: str) -> AnthropicChatModel:
         return AnthropicChatModel(self, catalog.anthropic_model(model))
 
-    def client(self) -> anthropic.AsyncAnthropic:
+    def _sdk_client(self) -> anthropic.AsyncAnthropic:
         """The SDK client, made on first use (never at import or construction)."""
         if self._api_key is None:
             raise ProviderAuthError("Anthropic is not configured: ANTHROPIC_API_KEY is not set")
@@ -137,7 +137,7 @@ class AnthropicChatModel:
         return self._model.context_tokens
 
     async def stream(self, request: ChatRequest) -> AsyncIterator[ModelEvent]:
-        client = self._provider.client()
+        client = self._provider._sdk_client()
         try:
             events = await client.messages.create(
                 model=self._model.name, stream=True, **_request_params(request)
@@ -145,25 +145,22 @@ class AnthropicChatModel:
         except Warning:  # e.g. the SDK's DeprecationWarning for a retiring model: not ours
             raise
         except Exception as exc:
-            raise self._error(exc) from exc
+            raise map_error(exc, self._provider.redact) from exc
         state = _StreamState()
         try:
             async for event in events:
                 for out in state.feed(event):
                     yield out
+        except ProviderError:
+            raise
         except Exception as exc:
-            raise self._error(exc) from exc
+            raise map_error(exc, self._provider.redact) from exc
         finally:
             await events.close()
         if not state.stopped:
             raise ProviderConnectionError("Anthropic stream ended before message_stop")
         yield Usage(input_tokens=state.input_tokens, output_tokens=state.output_tokens)
         yield Finish(reason=_STOP_REASONS.get(state.stop_reason or "", "other"))
-
-    def _error(self, exc: Exception) -> ProviderError:
-        if isinstance(exc, ProviderError):
-            return exc
-        return map_error(exc, self._provider.redact)
 
 
 @dataclass
@@ -253,9 +250,9 @@ def _request_params(request: ChatRequest) -> dict[str, Any]:
 
 def to_messages(history: tuple[ChatMessage, ...]) -> list[wire.MessageParam]:
     """Our history as Anthropic turns: tool results go in a user turn; same roles merge."""
-    turns: list[tuple[Role, list[wire.ContentBlockParam]]] = []
+    turns: list[tuple[_Side, list[wire.ContentBlockParam]]] = []
     for message in history:
-        role: Role = "assistant" if message.role == "assistant" else "user"
+        role: _Side = "assistant" if message.role == "assistant" else "user"
         blocks = _blocks(message)
         if not blocks:
             continue

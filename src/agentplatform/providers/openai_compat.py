@@ -91,7 +91,7 @@ class OpenAICompatProvider:
     def chat_model(self, model: str) -> OpenAIChatModel:
         return OpenAIChatModel(self, catalog.openai_model(model))
 
-    def client(self) -> openai.AsyncOpenAI:
+    def _sdk_client(self) -> openai.AsyncOpenAI:
         """The SDK client, made on first use (never at import or construction)."""
         reason = self.unavailable_reason()
         if reason is not None:
@@ -111,7 +111,7 @@ class OpenAICompatProvider:
         if self._listed is not None and self._listed[0] > now:
             return list(self._listed[1])
         try:
-            page = await self.client().models.list(timeout=LIST_TIMEOUT)
+            page = await self._sdk_client().models.list(timeout=LIST_TIMEOUT)
             names = sorted(m.id for m in page.data)
         except Exception as exc:
             log.warning("listing models at %s failed: %s", self._server(), self.redact(str(exc)))
@@ -165,7 +165,7 @@ class OpenAIChatModel:
         return self._model.context_tokens
 
     async def stream(self, request: ChatRequest) -> AsyncIterator[ModelEvent]:
-        client = self._provider.client()
+        client = self._provider._sdk_client()
         params = request_params(request, modern=self._provider.is_default_server)
         try:
             chunks = await client.chat.completions.create(
@@ -181,6 +181,8 @@ class OpenAIChatModel:
             async for chunk in chunks:
                 for out in state.feed(chunk):
                     yield out
+        except ProviderError:
+            raise
         except Exception as exc:
             raise map_error(exc, self._provider.redact) from exc
         finally:
@@ -311,8 +313,6 @@ def _assistant(message: ChatMessage) -> wire.ChatCompletionAssistantMessageParam
 
 def map_error(exc: Exception, redact: Callable[[str], str] = str) -> ProviderError:
     """An SDK or transport exception as one of our ``ProviderError`` classes."""
-    if isinstance(exc, ProviderError):
-        return exc
     if isinstance(exc, openai.APITimeoutError | httpx2.TimeoutException):
         return ProviderTimeout("OpenAI-compatible request timed out")
     if isinstance(exc, openai.APIConnectionError | httpx2.TransportError):
