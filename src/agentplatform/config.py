@@ -41,6 +41,10 @@ class Settings(BaseSettings):
     ws_max_frame_bytes: int = Field(default=64 * 1024, ge=1024, le=16 * 1024 * 1024)
     run_heartbeat_seconds: float = Field(default=2.0, gt=0, le=60)
     run_lease_seconds: float = Field(default=30.0, gt=0, le=3600)
+    # Tools
+    workspace_dir: Path = Path("./data/workspaces")
+    http_fetch_allow_hosts: Annotated[list[str], NoDecode] = Field(default_factory=list)
+    mcp_config: Path | None = None
 
     @field_validator("database_url")
     @classmethod
@@ -51,7 +55,7 @@ class Settings(BaseSettings):
             )
         return value
 
-    @field_validator("allowed_origins", mode="before")
+    @field_validator("allowed_origins", "http_fetch_allow_hosts", mode="before")
     @classmethod
     def _split_origins(cls, value: object) -> object:
         if isinstance(value, str):

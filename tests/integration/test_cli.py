@@ -34,7 +34,7 @@ def test_migrate_then_serve_then_stop(tmp_path: Path) -> None:
         [*cli(), "migrate"], cwd=tmp_path, env=env, capture_output=True, text=True, timeout=60
     )
     assert migrated.returncode == 0, migrated.stderr
-    assert "revision 0002" in migrated.stdout
+    assert "database at revision 0" in migrated.stdout
     assert (tmp_path / "data" / "agentplatform.db").exists()
 
     port = free_port()

@@ -6,12 +6,21 @@ from collections.abc import Callable
 
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
+from alembic.script import ScriptDirectory
 from sqlalchemy import inspect
 from sqlalchemy.engine import Connection
 
 from agentplatform.store.db import Database
-from agentplatform.store.migrate import current_revision, downgrade, upgrade
+from agentplatform.store.migrate import alembic_config, current_revision, downgrade, upgrade
 from agentplatform.store.tables import Base
+
+HEAD = ScriptDirectory.from_config(alembic_config("sqlite+aiosqlite://")).get_current_head()
+
+
+def test_one_linear_history() -> None:
+    script = ScriptDirectory.from_config(alembic_config("sqlite+aiosqlite://"))
+    assert len(script.get_heads()) == 1
+    assert [r.revision for r in script.walk_revisions()][-1] == "0001"
 
 
 async def test_upgrade_matches_models_and_downgrades(
@@ -20,7 +29,7 @@ async def test_upgrade_matches_models_and_downgrades(
     db = Database(database_urls(backend))
     try:
         await upgrade(db)
-        assert await current_revision(db) == "0002"
+        assert await current_revision(db) == HEAD
 
         def diff(connection: Connection) -> list[object]:
             context = MigrationContext.configure(connection, opts={"compare_type": True})
@@ -37,6 +46,6 @@ async def test_upgrade_matches_models_and_downgrades(
         async with db.engine.connect() as conn:
             assert await conn.run_sync(tables) == set()
         await upgrade(db)
-        assert await current_revision(db) == "0002"
+        assert await current_revision(db) == HEAD
     finally:
         await db.dispose()

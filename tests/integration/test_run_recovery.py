@@ -44,7 +44,7 @@ async def test_start_up_marks_abandoned_runs_interrupted(
     runs = RunRepository(db)
     turn = await runs.begin_turn(me.user_id, agent.id, "Hello?")
     assert await runs.start(turn.run.id, worker_id="a-process-that-crashed") is not None
-    await runs.heartbeat(turn.run.id, "Half an ans", 3)
+    await runs.heartbeat(turn.run.id, "Half an ans", None, 3)
     await db.dispose()
 
     # PostgreSQL may have other live replicas: only runs past their lease are ended.

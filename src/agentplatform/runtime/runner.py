@@ -13,43 +13,27 @@ import asyncio
 import contextlib
 import logging
 import secrets
-from dataclasses import dataclass, field
 from datetime import timedelta
+from typing import Any
 
-from agentplatform.domain.events import DeltaEvent, DoneEvent, ErrorEvent, RunEvent
+from agentplatform.domain.events import DoneEvent, ErrorEvent, RunEvent
 from agentplatform.providers.base import (
     ChatModel,
     ChatRequest,
-    Finish,
-    ModelEvent,
     ProviderConnectionError,
     ProviderError,
-    TextDelta,
-    Usage,
 )
 from agentplatform.providers.registry import ProviderRegistry, UnknownModel
+from agentplatform.runtime.agent_loop import AgentLoop
 from agentplatform.runtime.bus import EventBus
 from agentplatform.runtime.cancel import CancelSignals
 from agentplatform.runtime.context import build_request
+from agentplatform.runtime.progress import Progress
 from agentplatform.store.repositories import Outcome, RunContext, RunRepository, Turn
 from agentplatform.store.tables import Run, utcnow
+from agentplatform.tools.base import ToolContext, ToolRegistry
 
 log = logging.getLogger("agentplatform.runtime")
-
-
-@dataclass
-class _Progress:
-    """What a run has produced so far."""
-
-    run: Run
-    seq: int = 0
-    parts: list[str] = field(default_factory=list)
-    input_tokens: int | None = None
-    output_tokens: int | None = None
-
-    @property
-    def text(self) -> str:
-        return "".join(self.parts)
 
 
 class _Cancelled(Exception):
@@ -63,6 +47,7 @@ class Runner:
         registry: ProviderRegistry,
         bus: EventBus,
         cancels: CancelSignals,
+        tools: ToolRegistry | None = None,
         *,
         heartbeat: float = 2.0,
         lease: float = 30.0,
@@ -74,6 +59,8 @@ class Runner:
         self._heartbeat = heartbeat
         self._lease = lease
         self._tasks: dict[str, asyncio.Task[None]] = {}
+        self.tools = tools or ToolRegistry()
+        self._loop = AgentLoop(self.tools, self._publish, self._beat, heartbeat)
         self.worker_id = secrets.token_hex(8)
 
     async def start_turn(
@@ -130,7 +117,7 @@ class Runner:
         task.add_done_callback(lambda _: self._tasks.pop(run.id, None))
 
     async def _execute(self, run: Run) -> None:
-        progress = _Progress(run=run)
+        progress = Progress(run=run)
         cancel = self._cancels.watch(run.id)
         outcome: Outcome | None = None
         try:
@@ -150,7 +137,7 @@ class Runner:
                 await asyncio.shield(self._finish(progress, outcome))
 
     async def _produce(
-        self, context: RunContext, progress: _Progress, cancel: asyncio.Event
+        self, context: RunContext, progress: Progress, cancel: asyncio.Event
     ) -> Outcome:
         try:
             model = self._registry.resolve(progress.run.model)
@@ -158,7 +145,7 @@ class Runner:
             return _ended(progress, "failed", "model_unavailable", str(exc))
         request = build_request(context.agent, context.history, model.context_tokens)
         try:
-            await self._stream(model, request, progress, cancel)
+            await self._stream(model, request, context, progress, cancel)
         except _Cancelled:
             return _ended(progress, "cancelled")
         except ProviderError as exc:
@@ -171,10 +158,25 @@ class Runner:
         return _ended(progress, "completed")
 
     async def _stream(
-        self, model: ChatModel, request: ChatRequest, progress: _Progress, cancel: asyncio.Event
+        self,
+        model: ChatModel,
+        request: ChatRequest,
+        context: RunContext,
+        progress: Progress,
+        cancel: asyncio.Event,
     ) -> None:
-        """Consume the model in its own task, so a cancel can stop it at any await."""
-        consumer = asyncio.create_task(self._consume(model, request, progress))
+        """Run the agent loop in its own task, so a cancel can stop it at any await."""
+        run = progress.run
+        consumer = asyncio.create_task(
+            self._loop.run(
+                model,
+                request,
+                progress,
+                allowed=list(context.agent.tools or []),
+                max_steps=context.agent.max_steps,
+                context=ToolContext(run.user_id, run.conversation_id, run.id),
+            )
+        )
         waiter = asyncio.create_task(cancel.wait())
         try:
             await asyncio.wait({consumer, waiter}, return_when=asyncio.FIRST_COMPLETED)
@@ -188,37 +190,20 @@ class Runner:
             raise _Cancelled()
         consumer.result()
 
-    async def _consume(self, model: ChatModel, request: ChatRequest, progress: _Progress) -> None:
-        loop = asyncio.get_running_loop()
-        next_beat = loop.time() + self._heartbeat
-        events = model.stream(request)
-        try:
-            async for item in events:
-                await self._apply(item, progress)
-                if loop.time() >= next_beat:
-                    next_beat = loop.time() + self._heartbeat
-                    await self._runs.heartbeat(progress.run.id, progress.text, progress.seq)
-        finally:
-            aclose = getattr(events, "aclose", None)
-            if aclose is not None:  # close the provider's HTTP stream now, not at GC
-                await aclose()
+    async def _beat(self, progress: Progress) -> None:
+        await self._runs.heartbeat(
+            progress.run.id,
+            progress.text,
+            progress.parts if progress.used_tools else None,
+            progress.seq,
+        )
 
-    async def _apply(self, item: ModelEvent, progress: _Progress) -> None:
-        if isinstance(item, TextDelta):
-            if item.text:
-                progress.parts.append(item.text)
-                await self._publish(progress, DeltaEvent, text=item.text)
-        elif isinstance(item, Usage):
-            progress.input_tokens, progress.output_tokens = item.input_tokens, item.output_tokens
-        elif isinstance(item, Finish):
-            return
-
-    async def _publish(self, progress: _Progress, kind: type[RunEvent], **fields: object) -> None:
+    async def _publish(self, progress: Progress, kind: type[RunEvent], **fields: Any) -> None:
         progress.seq += 1
         event = kind(run_id=progress.run.id, seq=progress.seq, **fields)
         await self._bus.publish(event)
 
-    async def _finish(self, progress: _Progress, outcome: Outcome) -> None:
+    async def _finish(self, progress: Progress, outcome: Outcome) -> None:
         run = progress.run
         ended = await self._runs.finish(run.id, outcome)
         if ended is None:
@@ -249,11 +234,12 @@ class Runner:
 
 
 def _ended(
-    progress: _Progress, status: str, code: str | None = None, message: str | None = None
+    progress: Progress, status: str, code: str | None = None, message: str | None = None
 ) -> Outcome:
     return Outcome(
         status=status,
         text=progress.text,
+        parts=progress.parts if progress.used_tools else None,
         last_seq=progress.seq + 1,
         error_code=code,
         error_message=message,

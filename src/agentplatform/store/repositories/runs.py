@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
 from sqlalchemy import select, update
 from sqlalchemy.exc import IntegrityError
@@ -55,6 +56,7 @@ class Outcome:
     status: str
     text: str
     last_seq: int
+    parts: list[dict[str, Any]] | None = None
     error_code: str | None = None
     error_message: str | None = None
     input_tokens: int | None = None
@@ -160,7 +162,9 @@ class RunRepository:
         history.reverse()
         return RunContext(agent=agent, history=history)
 
-    async def heartbeat(self, run_id: str, text: str, last_seq: int) -> None:
+    async def heartbeat(
+        self, run_id: str, text: str, parts: list[dict[str, Any]] | None, last_seq: int
+    ) -> None:
         """Save the reply so far, so a crash loses at most one heartbeat of text."""
         async with self._db.transaction() as tx:
             run = await tx.scalar(
@@ -173,7 +177,7 @@ class RunRepository:
                 await tx.execute(
                     update(Message)
                     .where(Message.id == run, Message.status == "streaming")
-                    .values(content=text, updated_at=utcnow())
+                    .values(content=text, parts=parts, updated_at=utcnow())
                 )
 
     async def finish(self, run_id: str, outcome: Outcome) -> Run | None:
@@ -198,7 +202,7 @@ class RunRepository:
             if ended is None:
                 return None
             run = await tx.get_one(Run, run_id)
-            await _close_message(tx, run.assistant_message_id, outcome.status, outcome.text)
+            await _close_message(tx, run.assistant_message_id, outcome)
             await _count(tx, run.agent_id, outcome.status)
         return run
 
@@ -214,9 +218,11 @@ class RunRepository:
             stale = list((await tx.scalars(query.limit(500))).all())
         count = 0
         for run in stale:
+            text, parts = await self._partial(run.assistant_message_id)
             outcome = Outcome(
                 status="interrupted",
-                text=await self._partial_text(run.assistant_message_id),
+                text=text,
+                parts=parts,
                 last_seq=run.last_seq,
                 error_code="interrupted",
                 error_message="The server stopped before the reply was finished.",
@@ -225,10 +231,14 @@ class RunRepository:
                 count += 1
         return count
 
-    async def _partial_text(self, message_id: str) -> str:
+    async def _partial(self, message_id: str) -> tuple[str, list[dict[str, Any]] | None]:
         async with self._db.transaction() as tx:
-            content = await tx.scalar(select(Message.content).where(Message.id == message_id))
-        return content or ""
+            row = (
+                await tx.execute(
+                    select(Message.content, Message.parts).where(Message.id == message_id)
+                )
+            ).first()
+        return (row[0] or "", row[1]) if row else ("", None)
 
 
 async def _conversation(
@@ -268,12 +278,15 @@ async def _existing_turn(tx: AsyncSession, conversation_id: str, client_msg_id: 
     return Turn(conversation_id, message.id, run.assistant_message_id, run, duplicate=True)
 
 
-async def _close_message(tx: AsyncSession, message_id: str, status: str, text: str) -> None:
-    await tx.execute(
-        update(Message)
-        .where(Message.id == message_id)
-        .values(content=text, status=MESSAGE_STATUS[status], updated_at=utcnow())
-    )
+async def _close_message(tx: AsyncSession, message_id: str, outcome: Outcome) -> None:
+    values: dict[str, Any] = {
+        "content": outcome.text,
+        "status": MESSAGE_STATUS[outcome.status],
+        "updated_at": utcnow(),
+    }
+    if outcome.parts is not None:
+        values["parts"] = outcome.parts
+    await tx.execute(update(Message).where(Message.id == message_id).values(**values))
 
 
 async def _count(tx: AsyncSession, agent_id: str, status: str) -> None:

@@ -1,0 +1,1 @@
+"""Tests of the embedded llama.cpp provider against the real packaged Gemma file."""
