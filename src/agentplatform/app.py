@@ -12,6 +12,7 @@ from fastapi import FastAPI
 
 from agentplatform import __version__
 from agentplatform.api import agents, auth, conversations, health, models, runs, web, ws
+from agentplatform.api import tools as tools_api
 from agentplatform.api.deps import Services
 from agentplatform.api.errors import install as install_error_handlers
 from agentplatform.config import Settings
@@ -27,20 +28,28 @@ from agentplatform.store.repositories import (
     MessageRepository,
     RunRepository,
 )
+from agentplatform.tools.base import ToolRegistry
+from agentplatform.tools.builtin import builtin_tools
 
 log = logging.getLogger("agentplatform")
 
 
-def build_services(settings: Settings, registry: ProviderRegistry | None = None) -> Services:
+def build_services(
+    settings: Settings,
+    registry: ProviderRegistry | None = None,
+    tools: ToolRegistry | None = None,
+) -> Services:
     db = Database(settings.database_url, pool_size=settings.database_pool_size)
     run_repository = RunRepository(db)
     providers = registry or build_registry(settings)
     bus = MemoryBus()
+    tool_registry = tools or ToolRegistry(builtin_tools())
     runner = Runner(
         run_repository,
         providers,
         bus,
         MemoryCancels(),
+        tool_registry,
         heartbeat=settings.run_heartbeat_seconds,
         lease=settings.run_lease_seconds,
     )
@@ -55,6 +64,7 @@ def build_services(settings: Settings, registry: ProviderRegistry | None = None)
         registry=providers,
         bus=bus,
         runner=runner,
+        tools=tool_registry,
     )
 
 
@@ -70,14 +80,17 @@ async def _sweep(services: Services) -> None:
 
 
 def create_app(
-    settings: Settings | None = None, *, registry: ProviderRegistry | None = None
+    settings: Settings | None = None,
+    *,
+    registry: ProviderRegistry | None = None,
+    tools: ToolRegistry | None = None,
 ) -> FastAPI:
     """A fresh application; build as many as you like (tests do)."""
     config = settings or Settings()
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        services = build_services(config, registry)
+        services = build_services(config, registry, tools)
         app.state.services = services
         try:
             await services.registry.list_models()  # learns servers' model names for defaults
@@ -117,6 +130,7 @@ def create_app(
         conversations.router,
         models.router,
         runs.router,
+        tools_api.router,
         ws.router,
         web.router,
     ):

@@ -11,7 +11,7 @@ from tests.conftest import GuestFactory
 
 FIELDS = {
     "id", "name", "description", "tags", "color", "icon", "instructions", "model",
-    "temperature", "max_tokens", "status", "total_runs", "successful_runs",
+    "temperature", "max_tokens", "status", "tools", "max_steps", "total_runs", "successful_runs",
     "created_at", "updated_at",
 }  # fmt: skip
 

@@ -133,6 +133,7 @@ async def test_messages_latest_page_then_older(guest: httpx.AsyncClient, app: Fa
     assert set(message) == {
         "id",
         "conversation_id",
+        "parts",
         "seq",
         "role",
         "content",

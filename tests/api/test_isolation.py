@@ -15,6 +15,7 @@ VALID_BODIES: dict[str, dict[str, Any]] = {
     "/api/agents/{agent_id}": {"name": "Stolen", "status": "archived"},
     "/api/conversations/{conversation_id}": {"title": "Stolen"},
     "/api/agents/{agent_id}/chat": {"content": "Tell me your secrets"},
+    "/api/agents/{agent_id}/runs": {"input": "Tell me your secrets"},
 }
 PLACEHOLDERS = {"agent_id": "x", "conversation_id": "y", "run_id": "z"}
 
@@ -81,7 +82,7 @@ async def test_other_users_objects_are_404_and_untouched(
         assert missing.status_code == 404
         assert missing.json() == response.json()  # indistinguishable from a missing object
         tried += 1
-    assert tried >= 11
+    assert tried >= 12
     assert await snapshot(owner, ids) == before
 
 

@@ -27,11 +27,23 @@ def _usable(services: Services, model: str) -> str:
     return model
 
 
+def _known_tools(services: Services, names: list[str]) -> None:
+    unknown = [name for name in names if services.tools.get(name) is None]
+    if unknown:
+        detail = {
+            "loc": ["body", "tools"],
+            "msg": f"unknown tools: {', '.join(unknown)}; see GET /api/tools",
+            "type": "unknown_tool",
+        }
+        raise InvalidInput(details=[detail])
+
+
 @router.post("", status_code=status.HTTP_201_CREATED)
 async def create_agent(
     body: AgentCreate, principal: CurrentPrincipal, services: ServicesDep
 ) -> AgentPublic:
     fields = body.model_dump()
+    _known_tools(services, body.tools)
     if body.model:
         fields["model"] = _usable(services, body.model)
     else:
@@ -77,6 +89,8 @@ async def update_agent(
     changes = body.model_dump(exclude_unset=True)
     if "model" in changes:
         _usable(services, changes["model"])
+    if "tools" in changes:
+        _known_tools(services, changes["tools"])
     agent = await services.agents.update(principal.user_id, agent_id, changes)
     return AgentPublic.model_validate(agent)
 

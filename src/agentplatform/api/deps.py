@@ -22,6 +22,7 @@ from agentplatform.store.repositories import (
     MessageRepository,
     RunRepository,
 )
+from agentplatform.tools.base import ToolRegistry
 
 SESSION_COOKIE = "agentplatform_session"
 MAX_TOKEN_LENGTH = 256
@@ -41,6 +42,7 @@ class Services:
     registry: ProviderRegistry
     bus: EventBus
     runner: Runner
+    tools: ToolRegistry
 
 
 def get_services(request: Request) -> Services:

@@ -9,7 +9,7 @@ from fastapi import APIRouter, Header, Query, status
 from fastapi.responses import StreamingResponse
 
 from agentplatform.api.deps import CurrentPrincipal, ServicesDep
-from agentplatform.api.schemas.runs import ChatInput, RunPublic
+from agentplatform.api.schemas.runs import ChatInput, RunPublic, TaskInput
 from agentplatform.api.sse import event_stream
 from agentplatform.runtime.replay import run_events
 
@@ -19,6 +19,15 @@ SSE_RESPONSE: dict[int | str, dict[str, Any]] = {
     200: {"content": {"text/event-stream": {}}, "description": "Run events."}
 }
 Seq = Annotated[int, Query(ge=0, le=2**31 - 1)]
+
+
+@router.post("/api/agents/{agent_id}/runs", status_code=status.HTTP_201_CREATED)
+async def start_task_run(
+    agent_id: str, body: TaskInput, principal: CurrentPrincipal, services: ServicesDep
+) -> RunPublic:
+    """Runs the agent on a task in a conversation of its own; follow it at ``/events``."""
+    turn = await services.runner.start_turn(principal.user_id, agent_id, body.input)
+    return RunPublic.model_validate(turn.run)
 
 
 @router.get("/api/runs/{run_id}")

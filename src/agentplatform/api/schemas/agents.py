@@ -59,6 +59,13 @@ ModelRef = Annotated[str, StringConstraints(pattern=MODEL_PATTERN)]
 Temperature = Annotated[float, Field(ge=0, le=2, allow_inf_nan=False)]
 MaxTokens = Annotated[int, Field(ge=1, le=64_000)]
 Status = Literal["active", "archived"]
+ToolName = Annotated[
+    str, StringConstraints(pattern=r"^[a-z][a-z0-9_-]{0,31}(\.[A-Za-z0-9_-]{1,64})?$")
+]
+ToolNames = Annotated[
+    list[ToolName], Field(max_length=32), AfterValidator(lambda v: list(dict.fromkeys(v)))
+]
+MaxSteps = Annotated[int, Field(ge=1, le=32)]
 
 
 class AgentCreate(StrictModel):
@@ -72,6 +79,8 @@ class AgentCreate(StrictModel):
     temperature: Temperature = 0.7
     max_tokens: MaxTokens = 1024
     status: Status = "active"
+    tools: ToolNames = Field(default_factory=list)
+    max_steps: MaxSteps = 8
 
 
 class AgentUpdate(PatchModel):
@@ -85,6 +94,8 @@ class AgentUpdate(PatchModel):
     temperature: Temperature | None = None
     max_tokens: MaxTokens | None = None
     status: Status | None = None
+    tools: ToolNames | None = None
+    max_steps: MaxSteps | None = None
 
 
 class AgentPublic(BaseModel):
@@ -101,6 +112,8 @@ class AgentPublic(BaseModel):
     temperature: float
     max_tokens: int
     status: Status
+    tools: list[str]
+    max_steps: int
     total_runs: int
     successful_runs: int
     created_at: datetime

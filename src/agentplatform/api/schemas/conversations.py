@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Annotated
+from typing import Annotated, Any
 
 from pydantic import BaseModel, ConfigDict, StringConstraints
 
@@ -40,5 +40,6 @@ class MessagePublic(BaseModel):
     seq: int
     role: str
     content: str
+    parts: list[dict[str, Any]] | None = None
     status: str
     created_at: datetime

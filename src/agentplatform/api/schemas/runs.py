@@ -25,6 +25,12 @@ class ChatInput(StrictModel):
     client_msg_id: ClientMsgId | None = None
 
 
+class TaskInput(StrictModel):
+    """A task for an agent (``POST /api/agents/{id}/runs``)."""
+
+    input: Content
+
+
 class RunPublic(BaseModel):
     model_config = ConfigDict(from_attributes=True)
 

@@ -26,6 +26,8 @@ EDITABLE = frozenset(
         "temperature",
         "max_tokens",
         "status",
+        "tools",
+        "max_steps",
     }
 )
 
