@@ -30,6 +30,8 @@ from agentplatform.store.repositories import (
 )
 from agentplatform.tools.base import ToolRegistry
 from agentplatform.tools.builtin import builtin_tools
+from agentplatform.tools.mcp import McpServers
+from agentplatform.tools.mcp_config import load_mcp_config
 
 log = logging.getLogger("agentplatform")
 
@@ -87,11 +89,18 @@ def create_app(
 ) -> FastAPI:
     """A fresh application; build as many as you like (tests do)."""
     config = settings or Settings()
+    # Read the operator's MCP file now, so a bad one stops start-up with a clear message.
+    mcp_config = load_mcp_config(config.mcp_config) if config.mcp_config else None
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         services = build_services(config, registry, tools)
         app.state.services = services
+        mcp = McpServers(mcp_config) if mcp_config else None
+        if mcp is not None:
+            await mcp.start()  # never raises: a server that fails is logged, its tools unavailable
+            for tool in mcp.tools():
+                services.tools.register(tool)
         try:
             await services.registry.list_models()  # learns servers' model names for defaults
         except Exception:
@@ -109,6 +118,8 @@ def create_app(
             with contextlib.suppress(asyncio.CancelledError):
                 await sweeper
             await services.runner.aclose()
+            if mcp is not None:
+                await mcp.aclose()
             await services.bus.aclose()
             if registry is None:
                 await services.registry.aclose()

@@ -9,6 +9,8 @@ Every step is published (``delta``, ``tool_call``, ``tool_result``) and kept as 
 from __future__ import annotations
 
 import asyncio
+import hashlib
+import re
 from collections.abc import Awaitable, Callable
 from dataclasses import replace
 from typing import Any
@@ -31,13 +33,28 @@ Publish = Callable[..., Awaitable[None]]
 Beat = Callable[[Progress], Awaitable[None]]
 
 
+def wire_name(name: str) -> str:
+    """A tool name vendors accept (``[A-Za-z0-9_-]{1,64}``): ``files.read`` → ``files__read``."""
+    wire = re.sub(r"[^A-Za-z0-9_-]", "_", name.replace(".", "__"))
+    if len(wire) > 64:
+        wire = wire[:55] + "_" + hashlib.sha256(name.encode()).hexdigest()[:8]
+    return wire
+
+
 def tool_specs(registry: ToolRegistry, names: list[str]) -> tuple[ToolSpec, ...]:
     specs = []
     for name in names:
         tool = registry.get(name)
         if tool is not None:
-            specs.append(ToolSpec(tool.name, tool.description, tool.parameters))
+            specs.append(ToolSpec(wire_name(tool.name), tool.description, tool.parameters))
     return tuple(specs)
+
+
+def _on_the_wire(message: ChatMessage) -> ChatMessage:
+    if not message.tool_calls:
+        return message
+    calls = tuple(ToolCall(c.id, wire_name(c.name), c.arguments) for c in message.tool_calls)
+    return replace(message, tool_calls=calls)
 
 
 class AgentLoop:
@@ -57,8 +74,9 @@ class AgentLoop:
         max_steps: int,
         context: ToolContext,
     ) -> None:
-        messages = list(request.messages)
+        messages = [_on_the_wire(m) for m in request.messages]
         specs = tool_specs(self._tools, allowed)
+        real_names = {wire_name(name): name for name in allowed}
         for step in range(1, max(max_steps, 1) + 1):
             offer = () if step == max_steps else specs
             text, calls = await self._step(
@@ -66,12 +84,13 @@ class AgentLoop:
             )
             if not calls or not offer:
                 return
+            calls = [replace(c, name=real_names.get(c.name, c.name)) for c in calls]
             results = await self._call_tools(calls, progress, allowed, context)
             messages.append(
                 ChatMessage(
                     "assistant",
                     text,
-                    tool_calls=tuple(ToolCall(c.id, c.name, c.arguments) for c in calls),
+                    tool_calls=tuple(ToolCall(c.id, wire_name(c.name), c.arguments) for c in calls),
                 )
             )
             messages += [
