@@ -45,7 +45,9 @@ def build_services(
     run_repository = RunRepository(db)
     providers = registry or build_registry(settings)
     bus = MemoryBus()
-    tool_registry = tools or ToolRegistry(builtin_tools())
+    tool_registry = tools or ToolRegistry(
+        builtin_tools(http_allow_hosts=settings.http_fetch_allow_hosts)
+    )
     runner = Runner(
         run_repository,
         providers,

@@ -1,10 +1,18 @@
-"""The tools every agent platform process offers, built from settings."""
+"""The tools every process offers, registered through the same registry as MCP tools."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 from agentplatform.tools.base import Tool
+from agentplatform.tools.calculator import CalculatorTool
+from agentplatform.tools.clock import CurrentTimeTool
+from agentplatform.tools.http_fetch import HttpFetchTool
 
 
-def builtin_tools() -> list[Tool]:
-    """Built-in tools, registered through the same registry as MCP tools."""
-    return []
+def builtin_tools(*, http_allow_hosts: Sequence[str] = ()) -> list[Tool]:
+    return [
+        CalculatorTool(),
+        CurrentTimeTool(),
+        HttpFetchTool(allow_hosts=http_allow_hosts),
+    ]

@@ -1,0 +1,38 @@
+"""The built-in tools through a real agent turn: real results, and the SSRF guard on duty."""
+
+from __future__ import annotations
+
+import httpx
+
+from tests.fakes import FakeAnthropic, FakeToolCall, Script
+from tests.support.chat import make_agent, parse_sse
+
+
+async def test_calculator_and_http_fetch_in_one_turn(
+    guest: httpx.AsyncClient, fake_anthropic: FakeAnthropic
+) -> None:
+    listed = {t["name"]: t for t in (await guest.get("/api/tools")).json()["items"]}
+    assert {"calculator", "current_time", "http_fetch"} <= set(listed)
+    assert all(listed[n]["available"] for n in ("calculator", "current_time", "http_fetch"))
+    agent = await make_agent(guest, tools=["calculator", "http_fetch"])
+    fake_anthropic.push(
+        Script(
+            text=["Checking."],
+            tool_calls=[
+                FakeToolCall("calculator", {"expression": "17 * 23 + 2 ** 10"}),
+                FakeToolCall("http_fetch", {"url": f"{fake_anthropic.origin}/v1/models"}),
+                FakeToolCall("current_time", {"timezone": "Asia/Seoul"}),
+            ],
+        ),
+        Script(text=["1415, and I may not fetch that."]),
+    )
+    response = await guest.post(f"/api/agents/{agent['id']}/chat", json={"content": "Go"})
+    events = parse_sse(response.text)
+    results = {d["name"]: d for n, d in events if n == "tool_result"}
+    assert results["calculator"]["content"] == "1415" and not results["calculator"]["is_error"]
+    # The fake provider listens on loopback: the agent's fetch of it is refused.
+    assert results["http_fetch"]["is_error"]
+    assert "loopback" in results["http_fetch"]["content"].lower()
+    # current_time is not among this agent's tools.
+    assert results["current_time"]["is_error"]
+    assert events[-1][0] == "done"
