@@ -166,10 +166,16 @@ async def live(app: FastAPI, settings: Settings) -> AsyncIterator[str]:
         sock.close()
 
 
+# Browsers send Origin on every state-changing request; cookie-holding test clients do too.
+SAME_ORIGIN = {"Origin": "http://testserver"}
+
+
 @pytest.fixture
 async def client(app: FastAPI) -> AsyncIterator[httpx.AsyncClient]:
     transport = httpx.ASGITransport(app=app)
-    async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as c:
+    async with httpx.AsyncClient(
+        transport=transport, base_url="http://testserver", headers=SAME_ORIGIN
+    ) as c:
         yield c
 
 

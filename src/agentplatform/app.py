@@ -13,13 +13,17 @@ from fastapi import FastAPI
 from agentplatform import __version__
 from agentplatform.api import agents, auth, conversations, health, models, runs, web, ws
 from agentplatform.api import tools as tools_api
-from agentplatform.api.deps import Services
+from agentplatform.api.deps import SESSION_COOKIE, Services
 from agentplatform.api.errors import install as install_error_handlers
 from agentplatform.config import Settings
 from agentplatform.providers.registry import ProviderRegistry, build_registry
 from agentplatform.runtime.bus import MemoryBus
 from agentplatform.runtime.cancel import MemoryCancels
 from agentplatform.runtime.runner import Runner
+from agentplatform.security.body_limit import BodyLimitMiddleware
+from agentplatform.security.csrf import OriginCheckMiddleware
+from agentplatform.security.headers import SecurityHeadersMiddleware
+from agentplatform.security.json_depth import JsonDepthMiddleware
 from agentplatform.store.db import Database
 from agentplatform.store.repositories import (
     AgentRepository,
@@ -135,6 +139,13 @@ def create_app(
         redoc_url=None,
         openapi_url="/api/openapi.json",
     )
+    # Added last = outermost: headers go on every response, even refusals.
+    app.add_middleware(JsonDepthMiddleware, max_depth=config.max_json_depth)
+    app.add_middleware(
+        OriginCheckMiddleware, cookie_name=SESSION_COOKIE, allowed=config.allowed_origins
+    )
+    app.add_middleware(BodyLimitMiddleware, max_bytes=config.max_body_bytes)
+    app.add_middleware(SecurityHeadersMiddleware, hsts=config.cookie_secure)
     install_error_handlers(app)
     for router in (
         health.router,

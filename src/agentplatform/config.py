@@ -38,6 +38,8 @@ class Settings(BaseSettings):
     session_ttl_days: float = Field(default=30.0, gt=0, le=3650)
     cookie_secure: bool = False
     log_level: str = "info"
+    max_body_bytes: int = Field(default=1024 * 1024, ge=1024, le=64 * 1024 * 1024)
+    max_json_depth: int = Field(default=32, ge=4, le=1000)
     ws_max_frame_bytes: int = Field(default=64 * 1024, ge=1024, le=16 * 1024 * 1024)
     run_heartbeat_seconds: float = Field(default=2.0, gt=0, le=60)
     run_lease_seconds: float = Field(default=30.0, gt=0, le=3600)

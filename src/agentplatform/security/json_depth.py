@@ -1,0 +1,82 @@
+"""Refuses JSON bodies nested deeper than a limit before anything parses them.
+
+Deep nesting costs a recursive parser stack, and validators walk it again; no request of
+ours needs more than a few levels. The body (already size-limited) is scanned once, bytes
+outside strings only, and handed on unchanged.
+"""
+
+from __future__ import annotations
+
+from starlette.datastructures import Headers
+from starlette.responses import JSONResponse
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+
+def json_depth(body: bytes, stop_after: int) -> int:
+    """The deepest nesting of ``[``/``{`` outside strings (stops counting past ``stop_after``)."""
+    if body.count(b"[") + body.count(b"{") <= stop_after:
+        return 0  # cannot be deeper than the number of openers
+    depth = deepest = 0
+    in_string = escaped = False
+    for byte in body:
+        if in_string:
+            if escaped:
+                escaped = False
+            elif byte == 0x5C:  # backslash
+                escaped = True
+            elif byte == 0x22:  # quote
+                in_string = False
+        elif byte == 0x22:
+            in_string = True
+        elif byte in (0x5B, 0x7B):
+            depth += 1
+            if depth > deepest:
+                deepest = depth
+                if deepest > stop_after:
+                    return deepest
+        elif byte in (0x5D, 0x7D):
+            depth -= 1
+    return deepest
+
+
+class JsonDepthMiddleware:
+    def __init__(self, app: ASGIApp, *, max_depth: int = 32) -> None:
+        self.app = app
+        self.max_depth = max_depth
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http" or "json" not in Headers(scope=scope).get("content-type", ""):
+            await self.app(scope, receive, send)
+            return
+        chunks: list[bytes] = []
+        while True:
+            message = await receive()
+            if message["type"] != "http.request":
+                await self.app(scope, _replay([message]), send)
+                return
+            chunks.append(message.get("body", b""))
+            if not message.get("more_body", False):
+                break
+        body = b"".join(chunks)
+        if json_depth(body, self.max_depth) > self.max_depth:
+            error = {
+                "code": "invalid_input",
+                "message": f"JSON nested deeper than {self.max_depth} levels.",
+            }
+            await JSONResponse({"error": error}, status_code=422)(scope, receive, send)
+            return
+        replayed = _replay([{"type": "http.request", "body": body, "more_body": False}], receive)
+        await self.app(scope, replayed, send)
+
+
+def _replay(messages: list[Message], then: Receive | None = None) -> Receive:
+    queue = list(messages)
+
+    async def receive() -> Message:
+        if queue:
+            return queue.pop(0)
+        if then is None:
+            return {"type": "http.disconnect"}
+        return await then()
+
+    return receive
