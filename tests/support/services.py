@@ -293,6 +293,19 @@ class PostgresServer:
         if self._remove_cluster_dir:
             shutil.rmtree(self._cluster_dir, ignore_errors=True)
 
+    def pause(self) -> None:
+        """Shut the server down but keep its cluster, so ``resume`` brings the same data back."""
+        _terminate(self._proc, signal.SIGINT)
+
+    def resume(self) -> None:
+        """Start the paused server again on the same port; raises if it does not come up."""
+        socket_dir = self._cluster_dir / "sock"
+        self._proc = _spawn_postgres(
+            self._bin_dir, self._cluster_dir, socket_dir, self.log_path, self.port, _RunAs()
+        )
+        if not self._wait_ready():
+            raise RuntimeError(f"PostgreSQL did not come back; log:\n{_log_tail(self.log_path)}")
+
     def _kill_quietly(self, *, keep_cluster: bool) -> None:
         _LIVE.pop(id(self), None)
         _terminate(self._proc, signal.SIGQUIT)

@@ -73,7 +73,12 @@ async def _authenticate(websocket: WebSocket, services: Services) -> Principal |
 
 async def _serve(websocket: WebSocket, claimed_user: str | None) -> None:
     services: Services = websocket.app.state.services
-    principal = await _authenticate(websocket, services)
+    try:
+        principal = await _authenticate(websocket, services)
+    except Exception:  # the database is unreachable: ask the client to come back later
+        log.warning("websocket handshake could not check the session", exc_info=True)
+        await websocket.close(code=status.WS_1013_TRY_AGAIN_LATER)
+        return
     if principal is None or (claimed_user is not None and claimed_user != principal.user_id):
         await websocket.close(code=status.WS_1008_POLICY_VIOLATION)
         return
