@@ -76,7 +76,14 @@ export class AgentCards {
     if (!this.loaded) status.textContent = t('loading');
     else if (shown.length !== count) status.textContent = t('shownCount', { shown: shown.length, n: count });
     else status.textContent = count === 1 ? t('agentCountOne') : count ? t('agentCount', { n: count }) : '';
+    // Cards are rebuilt (e.g. when run counts change): keep focus on the same control.
+    const active = document.activeElement;
+    const focusedCard = this.list.contains(active) ? active.closest('.card')?.dataset.id : null;
+    const action = active?.dataset?.action;
     this.list.replaceChildren(...shown.map((a) => this.card(a)));
+    if (focusedCard && action) {
+      this.list.querySelector(`.card[data-id="${CSS.escape(focusedCard)}"] [data-action="${CSS.escape(action)}"]`)?.focus();
+    }
   }
 
   renderTags() {
@@ -94,7 +101,7 @@ export class AgentCards {
     const nameId = `agent-name-${agent.id}`;
     const { onChat, onEdit, onDelete } = this.actions;
     const tags = agent.tags.map((tag) =>
-      h('li', {}, h('button', { class: 'tag', type: 'button', title: t('tagged', { tag }), text: tag, on: { click: () => this.filterByTag(tag) } })),
+      h('li', {}, h('button', { class: 'tag', type: 'button', 'data-action': `tag-${tag}`, title: t('tagged', { tag }), text: tag, on: { click: () => this.filterByTag(tag) } })),
     );
     return h(
       'li',
@@ -119,9 +126,9 @@ export class AgentCards {
         h(
           'div',
           { class: 'card-actions' },
-          h('button', { class: 'btn primary chat-btn', type: 'button', 'aria-label': t('chatWith', { name: agent.name }), on: { click: () => onChat(agent.id) } }, icon('chat', 16), h('span', { text: t('chat') })),
-          h('button', { class: 'icon-btn', type: 'button', 'aria-label': t('editAgent', { name: agent.name }), title: t('editAgent', { name: agent.name }), on: { click: () => onEdit(agent.id) } }, icon('edit', 16)),
-          h('button', { class: 'icon-btn danger', type: 'button', 'aria-label': t('deleteAgent', { name: agent.name }), title: t('deleteAgent', { name: agent.name }), on: { click: () => onDelete(agent.id) } }, icon('trash', 16)),
+          h('button', { class: 'btn primary chat-btn', type: 'button', 'data-action': 'chat', 'aria-label': t('chatWith', { name: agent.name }), on: { click: () => onChat(agent.id) } }, icon('chat', 16), h('span', { text: t('chat') })),
+          h('button', { class: 'icon-btn', type: 'button', 'data-action': 'edit', 'aria-label': t('editAgent', { name: agent.name }), title: t('editAgent', { name: agent.name }), on: { click: () => onEdit(agent.id) } }, icon('edit', 16)),
+          h('button', { class: 'icon-btn danger', type: 'button', 'data-action': 'delete', 'aria-label': t('deleteAgent', { name: agent.name }), title: t('deleteAgent', { name: agent.name }), on: { click: () => onDelete(agent.id) } }, icon('trash', 16)),
         ),
       ), agent.color),
     );

@@ -44,7 +44,9 @@ export class AgentForm {
     this.inputs.icon.addEventListener('input', () => this.preview());
     this.inputs.name.addEventListener('input', () => this.preview());
     byId('icon-names').replaceChildren(...Object.keys(AGENT_ICONS).map((name) => h('option', { value: name })));
-    this.dialog.addEventListener('close', () => this.opener?.focus?.());
+    this.dialog.addEventListener('close', () => {
+      if (this.opener?.isConnected) this.opener.focus();
+    });
   }
 
   setModels(models) {
@@ -116,7 +118,10 @@ export class AgentForm {
     this.formError.textContent = t('vFix');
     this.formError.hidden = fields.length === 0;
     const first = FIELDS.find((f) => errors[f]);
-    if (first) this.inputs[first].focus();
+    if (first) {
+      this.inputs[first].focus({ preventScroll: true });
+      this.inputs[first].closest('.field').scrollIntoView({ block: 'nearest' });
+    }
   }
 
   /** Only what changed when editing, so an untouched field is never re-validated. */
@@ -144,6 +149,7 @@ export class AgentForm {
       const saved = isNew
         ? await api('POST', '/api/agents', body)
         : await api('PATCH', `/api/agents/${encodeURIComponent(this.agent.id)}`, this.changes(body));
+      this.opener = null; // focus goes to the saved agent's card instead
       this.dialog.close();
       this.onSaved(saved, isNew);
     } catch (err) {

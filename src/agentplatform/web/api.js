@@ -22,7 +22,14 @@ export function onSessionRenewed(fn) {
 }
 
 async function request(method, path, body) {
-  const init = { method, credentials: 'same-origin', headers: { Accept: 'application/json' } };
+  // The page's policy is no-referrer; for our own API, say where we are, so that the server's
+  // cross-site check sees a real Origin (some browsers send "null" under no-referrer).
+  const init = {
+    method,
+    credentials: 'same-origin',
+    referrerPolicy: 'same-origin',
+    headers: { Accept: 'application/json' },
+  };
   if (body !== undefined) {
     init.headers['Content-Type'] = 'application/json';
     init.body = JSON.stringify(body);

@@ -39,7 +39,8 @@ const form = new AgentForm({
     cards.upsert(agent);
     chat.updateAgent(agent);
     toast(t(isNew ? 'created' : 'saved', { name: agent.name }));
-    if (isNew) document.querySelector(`.card[data-id="${CSS.escape(agent.id)}"] .chat-btn`)?.focus();
+    const action = isNew ? 'chat' : 'edit';
+    document.querySelector(`.card[data-id="${CSS.escape(agent.id)}"] [data-action="${action}"]`)?.focus();
   },
 });
 
@@ -48,7 +49,7 @@ const chat = new ChatPane({
   modelLabel,
   onRunEnded: (agentId) => refreshAgent(agentId),
   onClosed: (agentId) => {
-    const button = agentId && document.querySelector(`.card[data-id="${CSS.escape(agentId)}"] .chat-btn`);
+    const button = agentId && document.querySelector(`.card[data-id="${CSS.escape(agentId)}"] [data-action="chat"]`);
     (button || byId('agents-heading')).focus();
   },
 });

@@ -83,7 +83,8 @@ export class ChatPane {
     this.conversations.show(false);
     this.conversations.items = [];
     await this.show(null);
-    this.input.focus({ preventScroll: true });
+    // Not on touch screens, where focusing would pop the keyboard over the history.
+    if (matchMedia('(pointer: fine)').matches) this.input.focus({ preventScroll: true });
     try {
       await this.conversations.load(agent.id);
       const latest = this.conversations.items[0];
@@ -138,14 +139,25 @@ export class ChatPane {
       const page = await api('GET', `${this.messagesPath(conversationId)}?limit=${PAGE}`);
       if (token !== this.loadToken) return;
       this.list.replaceChildren(...page.items.map((m) => this.messageEl(m)));
+      this.attachInFlight(conversationId, new Set(page.items.map((m) => m.id)));
       this.cursor = page.next_cursor;
-      this.hello.hidden = page.items.length > 0;
+      this.hello.hidden = this.list.childElementCount > 0;
       this.log.scrollTop = this.log.scrollHeight;
     } catch (err) {
       if (token === this.loadToken) toast(t('error', { msg: errorText(err) }), 'error');
     }
     this.updateOlder();
     this.refreshComposer();
+  }
+
+  /** Turns sent while the history was loading, which that history does not hold yet. */
+  attachInFlight(conversationId, loaded) {
+    for (const view of [...this.unacked.values(), ...this.views.values()]) {
+      if (view.agentId !== this.agent?.id || view.conversationId !== conversationId) continue;
+      if (view.assistantId && loaded.has(view.assistantId)) continue; // re-attached by messageEl
+      if (!loaded.has(view.userEl.dataset.id)) this.list.append(view.userEl);
+      this.list.append(view.el);
+    }
   }
 
   attachPending(view) {
@@ -171,8 +183,9 @@ export class ChatPane {
 
   /** A reply still being written that this page is not streaming (e.g. after a reload). */
   async watch(conversationId, messageId, el) {
-    for (let i = 0; i < 400 && el.isConnected; i += 1) {
+    for (let i = 0; i < 400; i += 1) {
       await new Promise((resolve) => setTimeout(resolve, WATCH_EVERY));
+      if (!el.isConnected) return; // another conversation is shown, or the turn is re-attached
       let page;
       try {
         page = await api('GET', `${this.messagesPath(conversationId)}?limit=5`);
@@ -275,6 +288,7 @@ export class ChatPane {
   handleFrame(frame) {
     if (frame.type === 'ack') this.acked(frame);
     else if (frame.type === 'delta') this.delta(frame);
+    else if (frame.type === 'tool_call') this.toolCall(frame);
     else if ((frame.type === 'done' || frame.type === 'error') && frame.run_id && 'seq' in frame) this.finish(frame);
     else if (frame.type === 'error' && frame.client_msg_id) this.refused(frame);
     else if (frame.type === 'error') toast(t('error', { msg: frame.message }), 'error');
@@ -292,6 +306,12 @@ export class ChatPane {
     this.views.set(view.runId, view);
     view.userEl.dataset.id = frame.message_id;
     view.el.dataset.id = frame.assistant_message_id;
+    // A history page read while this turn was in flight may already show it: keep one copy.
+    for (const id of [frame.message_id, frame.assistant_message_id]) {
+      for (const el of this.list.querySelectorAll(`[data-id="${CSS.escape(id)}"]`)) {
+        if (el !== view.userEl && el !== view.el) el.remove();
+      }
+    }
     if (view.cancelRequested) this.socket.cancel(view.runId);
     if (this.agent?.id !== view.agentId) return;
     if (this.conversationId === null && view.el.isConnected) {
@@ -313,6 +333,11 @@ export class ChatPane {
       setContent(view.el, view.text);
       if (stick) this.log.scrollTop = this.log.scrollHeight;
     });
+  }
+
+  toolCall(frame) {
+    const view = this.views.get(frame.run_id);
+    if (view) view.el.querySelector('.msg-status').textContent = t('usingTool', { name: frame.name });
   }
 
   async finish(frame) {

@@ -21,6 +21,11 @@ export class ConversationPanel {
     this.current = null;
     this.agentId = null;
     this.toggle.addEventListener('click', () => this.show(this.panel.hidden));
+    this.panel.addEventListener('keydown', (e) => {
+      if (e.key !== 'Escape') return;
+      this.show(false);
+      this.toggle.focus();
+    });
   }
 
   show(open) {

@@ -3,6 +3,8 @@
  * avatar of an agent: its icon name, its emoji, or else the first letter of its name.
  */
 
+import { validIcon } from './validate.js';
+
 const SVG_NS = 'http://www.w3.org/2000/svg';
 const COLOR = /^#[0-9A-Fa-f]{6}$/;
 
@@ -68,7 +70,7 @@ export function paintAvatar(el, agent) {
   setAgentColor(el, agent.color);
   const name = agent.icon || '';
   if (Object.hasOwn(AGENT_ICONS, name)) el.append(icon(name, 20));
-  else if (name && !/^[a-z]/.test(name)) el.textContent = name; // an emoji
+  else if (name && !/^[a-z]/.test(name) && validIcon(name)) el.textContent = name; // an emoji
   else el.textContent = [...(agent.name || '?').trim()][0]?.toUpperCase() || '?';
   return el;
 }

@@ -165,8 +165,8 @@ function inlineNode(kind, m, depth) {
       return imageLink(m[1], m[2], m[0]);
     case 'link':
       return link(m[2], m[1], m[0]);
-    default:
-      return link(m[1], m[1], m[0]);
+    default: // an autolink <url> or a bare URL
+      return link(m[1] ?? m[0], m[1] ?? m[0], m[0]);
   }
 }
 
