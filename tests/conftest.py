@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import asyncio
+import atexit
 import contextlib
 import os
+import shutil
 import socket
+import tempfile
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -111,6 +114,14 @@ def _fresh_fakes(request: pytest.FixtureRequest) -> Iterator[None]:
             fake.default = default
 
 
+def sandbox_root() -> Path:
+    """A workspace root the sandbox's unprivileged user can reach (pytest's tmp is 0700)."""
+    root = Path(tempfile.mkdtemp(prefix="agentplatform-ws-"))
+    root.chmod(0o711)
+    atexit.register(shutil.rmtree, root, True)
+    return root
+
+
 def provider_settings(
     anthropic: FakeAnthropic, openai: FakeOpenAI, cache_dir: Path
 ) -> dict[str, Any]:
@@ -120,7 +131,11 @@ def provider_settings(
         "openai_api_key": TEST_OPENAI_KEY,
         "openai_base_url": openai.url,
         "model_cache_dir": cache_dir,
+        "workspace_dir": sandbox_root(),
         "run_heartbeat_seconds": 0.2,
+        # Shared test apps are one busy loopback client; tests/api/test_limits.py builds
+        # its own apps with small limits.
+        "rate_limits": False,
     }
 
 

@@ -12,10 +12,15 @@ from fastapi import FastAPI
 
 from agentplatform import __version__
 from agentplatform.api import agents, auth, conversations, health, models, runs, web, ws
+from agentplatform.api import metrics as metrics_api
 from agentplatform.api import tools as tools_api
 from agentplatform.api.deps import SESSION_COOKIE, Services
 from agentplatform.api.errors import install as install_error_handlers
+from agentplatform.api.limits import RateLimitMiddleware
 from agentplatform.config import Settings
+from agentplatform.observability.metrics import Metrics
+from agentplatform.observability.middleware import TelemetryMiddleware
+from agentplatform.observability.runs import RunTelemetry
 from agentplatform.providers.registry import ProviderRegistry, build_registry
 from agentplatform.runtime.bus import MemoryBus
 from agentplatform.runtime.cancel import MemoryCancels
@@ -24,6 +29,7 @@ from agentplatform.security.body_limit import BodyLimitMiddleware
 from agentplatform.security.csrf import OriginCheckMiddleware
 from agentplatform.security.headers import SecurityHeadersMiddleware
 from agentplatform.security.json_depth import JsonDepthMiddleware
+from agentplatform.security.policy import Limits
 from agentplatform.store.db import Database
 from agentplatform.store.repositories import (
     AgentRepository,
@@ -32,6 +38,7 @@ from agentplatform.store.repositories import (
     MessageRepository,
     RunRepository,
 )
+from agentplatform.store.repositories.usage import UsageRepository
 from agentplatform.tools.base import ToolRegistry
 from agentplatform.tools.builtin import builtin_tools
 from agentplatform.tools.mcp import McpServers
@@ -44,13 +51,18 @@ def build_services(
     settings: Settings,
     registry: ProviderRegistry | None = None,
     tools: ToolRegistry | None = None,
+    *,
+    metrics: Metrics | None = None,
 ) -> Services:
+    metrics = metrics or Metrics()
     db = Database(settings.database_url, pool_size=settings.database_pool_size)
     run_repository = RunRepository(db)
     providers = registry or build_registry(settings)
     bus = MemoryBus()
     tool_registry = tools or ToolRegistry(
-        builtin_tools(http_allow_hosts=settings.http_fetch_allow_hosts)
+        builtin_tools(
+            workspace_dir=settings.workspace_dir, http_allow_hosts=settings.http_fetch_allow_hosts
+        )
     )
     runner = Runner(
         run_repository,
@@ -60,7 +72,9 @@ def build_services(
         tool_registry,
         heartbeat=settings.run_heartbeat_seconds,
         lease=settings.run_lease_seconds,
+        observer=RunTelemetry(metrics),
     )
+    metrics.known_providers(providers.providers)
     return Services(
         settings=settings,
         db=db,
@@ -73,6 +87,9 @@ def build_services(
         bus=bus,
         runner=runner,
         tools=tool_registry,
+        metrics=metrics,
+        limits=Limits.from_settings(settings, on_refused=metrics.rate_limited),
+        usage=UsageRepository(db),
     )
 
 
@@ -98,10 +115,16 @@ def create_app(
     # Read the operator's MCP file now, so a bad one stops start-up with a clear message.
     mcp_config = load_mcp_config(config.mcp_config) if config.mcp_config else None
 
+    app_metrics = Metrics()  # this app's own registry: many apps may live in one process
+
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        services = build_services(config, registry, tools)
+        services = build_services(config, registry, tools, metrics=app_metrics)
         app.state.services = services
+        app_metrics.watch_pool(services.db.engine.pool)
+        for tool in [services.tools.get(name) for name in services.tools.names()]:
+            if tool is not None:  # self-tests (the sandbox's) run once, off the event loop
+                await asyncio.to_thread(tool.unavailable_reason)
         mcp = McpServers(mcp_config) if mcp_config else None
         if mcp is not None:
             await mcp.start()  # never raises: a server that fails is logged, its tools unavailable
@@ -127,8 +150,10 @@ def create_app(
             if mcp is not None:
                 await mcp.aclose()
             await services.bus.aclose()
+            await services.limits.aclose()
             if registry is None:
                 await services.registry.aclose()
+            app_metrics.watch_pool(None)
             await services.db.dispose()
 
     app = FastAPI(
@@ -145,10 +170,14 @@ def create_app(
         OriginCheckMiddleware, cookie_name=SESSION_COOKIE, allowed=config.allowed_origins
     )
     app.add_middleware(BodyLimitMiddleware, max_bytes=config.max_body_bytes)
+    app.add_middleware(RateLimitMiddleware)  # before bodies are read or the db is touched
     app.add_middleware(SecurityHeadersMiddleware, hsts=config.cookie_secure)
+    app.add_middleware(TelemetryMiddleware, metrics=app_metrics)  # measures even refusals
+    app.state.metrics = app_metrics  # for middleware built before the lifespan (rate limits)
     install_error_handlers(app)
     for router in (
         health.router,
+        metrics_api.router,
         auth.router,
         agents.router,
         conversations.router,

@@ -8,6 +8,7 @@ from typing import Annotated
 import typer
 
 from agentplatform.config import Settings
+from agentplatform.observability.logging import configure_logging, secret_values
 
 cli = typer.Typer(add_completion=False, no_args_is_help=True, help="Run the agent platform.")
 
@@ -23,11 +24,14 @@ def serve(
     from agentplatform.app import create_app
 
     settings = Settings()
+    configure_logging(settings.log_level, settings.log_format, secrets=secret_values(settings))
     uvicorn.run(
         create_app(settings),
         host=host or settings.host,
         port=port or settings.port,
         log_level=settings.log_level,
+        log_config=None,  # keep the handler configured above: one format for every line
+        access_log=False,  # the telemetry middleware writes one line per request instead
         proxy_headers=False,
         timeout_graceful_shutdown=30,
         ws_max_size=settings.ws_max_frame_bytes,

@@ -4,13 +4,17 @@ from __future__ import annotations
 
 from datetime import timedelta
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Literal
 
 from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
+from agentplatform.security.client_ip import parse_networks
+from agentplatform.security.ratelimit import parse_rates
+
 DEFAULT_DATABASE_URL = "sqlite+aiosqlite:///./data/agentplatform.db"
 _SUPPORTED_DRIVERS = ("sqlite+aiosqlite", "postgresql+asyncpg")
+MIN_METRICS_TOKEN_LENGTH = 16
 
 
 class Settings(BaseSettings):
@@ -38,6 +42,10 @@ class Settings(BaseSettings):
     session_ttl_days: float = Field(default=30.0, gt=0, le=3650)
     cookie_secure: bool = False
     log_level: str = "info"
+    # Logs: readable lines on a terminal, JSON lines otherwise ("auto"), or forced.
+    log_format: Literal["auto", "json", "text"] = "auto"
+    # When set, GET /metrics needs "Authorization: Bearer <metrics_token>".
+    metrics_token: SecretStr | None = None
     max_body_bytes: int = Field(default=1024 * 1024, ge=1024, le=64 * 1024 * 1024)
     max_json_depth: int = Field(default=32, ge=4, le=1000)
     ws_max_frame_bytes: int = Field(default=64 * 1024, ge=1024, le=16 * 1024 * 1024)
@@ -47,6 +55,19 @@ class Settings(BaseSettings):
     workspace_dir: Path = Path("./data/workspaces")
     http_fetch_allow_hosts: Annotated[list[str], NoDecode] = Field(default_factory=list)
     mcp_config: Path | None = None
+    # Limits and quotas (README "Operating"). Rates: "<n>/<second|minute|hour|day>", or
+    # several joined by ";" that must all pass. Counted in Redis when redis_url is set.
+    trusted_proxies: Annotated[list[str], NoDecode] = Field(default_factory=list)  # CIDRs
+    rate_limits: bool = True  # off: no rate limits or concurrency caps (quotas still apply)
+    rate_limit_guest_sessions: str = "30/hour"  # guest sessions created per client address
+    rate_limit_ip: str = "600/minute"  # API requests per client address
+    rate_limit_user: str = "300/minute"  # API requests per user
+    rate_limit_chat: str = "30/minute"  # chat messages per user
+    ws_connections_per_user: int = Field(default=10, ge=0, le=10_000)  # 0: no cap
+    runs_per_user: int = Field(default=3, ge=0, le=10_000)  # concurrent runs; 0: no cap
+    guest_max_agents: int = Field(default=100, ge=0)  # 0: unlimited
+    guest_messages_per_day: int = Field(default=200, ge=0)
+    guest_tokens_per_day: int = Field(default=200_000, ge=0)
 
     @field_validator("database_url")
     @classmethod
@@ -62,6 +83,38 @@ class Settings(BaseSettings):
     def _split_origins(cls, value: object) -> object:
         if isinstance(value, str):
             return [part.strip().rstrip("/") for part in value.split(",") if part.strip()]
+        return value
+
+    @field_validator("metrics_token")
+    @classmethod
+    def _strong_metrics_token(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is None or not value.get_secret_value():
+            return None
+        if len(value.get_secret_value()) < MIN_METRICS_TOKEN_LENGTH:
+            raise ValueError(f"metrics_token must be at least {MIN_METRICS_TOKEN_LENGTH} chars")
+        return value
+
+    @field_validator("trusted_proxies", mode="before")
+    @classmethod
+    def _split_proxies(cls, value: object) -> object:
+        if isinstance(value, str):
+            return [part.strip() for part in value.split(",") if part.strip()]
+        return value
+
+    @field_validator("trusted_proxies")
+    @classmethod
+    def _proxy_networks(cls, value: list[str]) -> list[str]:
+        try:
+            return [str(network) for network in parse_networks(value)]
+        except ValueError as exc:
+            raise ValueError(f"trusted_proxies must be IP addresses or CIDRs: {exc}") from None
+
+    @field_validator(
+        "rate_limit_guest_sessions", "rate_limit_ip", "rate_limit_user", "rate_limit_chat"
+    )
+    @classmethod
+    def _rate(cls, value: str) -> str:
+        parse_rates(value)
         return value
 
     @field_validator("log_level")

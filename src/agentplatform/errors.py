@@ -8,6 +8,7 @@
     ├── PayloadTooLarge           413  payload_too_large
     ├── InvalidInput              422  invalid_input
     ├── RateLimited               429  rate_limited (carries retry_after)
+    │   └── QuotaExceeded         429  quota_exceeded (a guest quota is used up)
     └── ServiceUnavailable        503  unavailable  (carries retry_after)
 
 `api/errors.py` maps them to the JSON envelope ``{"error": {"code", "message", "details"?}}``.
@@ -78,6 +79,11 @@ class RateLimited(AppError):
     status = 429
     code = "rate_limited"
     default_message = "Too many requests; slow down."
+
+
+class QuotaExceeded(RateLimited):
+    code = "quota_exceeded"
+    default_message = "A usage quota is used up."
 
 
 class ServiceUnavailable(AppError):

@@ -36,3 +36,33 @@ async def test_calculator_and_http_fetch_in_one_turn(
     # current_time is not among this agent's tools.
     assert results["current_time"]["is_error"]
     assert events[-1][0] == "done"
+
+
+async def test_run_python_in_the_conversation_workspace(
+    guest: httpx.AsyncClient, fake_anthropic: FakeAnthropic
+) -> None:
+    agent = await make_agent(guest, tools=["run_python"])
+    code = "open('notes.txt', 'w').write('kept'); print(6 * 7)"
+    fake_anthropic.push(
+        Script(tool_calls=[FakeToolCall("run_python", {"code": code})]),
+        Script(text=["42"]),
+        Script(
+            tool_calls=[FakeToolCall("run_python", {"code": "print(open('notes.txt').read())"})]
+        ),
+        Script(text=["Still there."]),
+    )
+    first = parse_sse(
+        (await guest.post(f"/api/agents/{agent['id']}/chat", json={"content": "Compute"})).text
+    )
+    result = next(d for n, d in first if n == "tool_result")
+    assert not result["is_error"] and "42" in result["content"], result
+    second = parse_sse(
+        (
+            await guest.post(
+                f"/api/agents/{agent['id']}/chat",
+                json={"content": "Again", "conversation_id": first[0][1]["conversation_id"]},
+            )
+        ).text
+    )
+    again = next(d for n, d in second if n == "tool_result")
+    assert "kept" in again["content"]

@@ -55,6 +55,8 @@ async def test_a_turn_streams_and_is_stored(
         ("assistant", "complete"),
     ]
     assert messages["items"][1]["content"] == "".join(FAKE_REPLY)
+    assert messages["items"][1]["run_id"] == ack["run_id"]
+    assert messages["items"][0]["run_id"] is None
     fresh = (await guest.get(f"/api/agents/{agent['id']}")).json()
     assert (fresh["total_runs"], fresh["successful_runs"]) == (1, 1)
     conversation = (await guest.get(f"/api/conversations/{ack['conversation_id']}")).json()

@@ -134,6 +134,7 @@ async def test_messages_latest_page_then_older(guest: httpx.AsyncClient, app: Fa
         "id",
         "conversation_id",
         "parts",
+        "run_id",
         "seq",
         "role",
         "content",

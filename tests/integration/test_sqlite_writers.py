@@ -114,3 +114,20 @@ async def test_writers_in_several_processes(database_urls: Callable[[str], str])
         assert new_id()  # ids still flow after the storm
     finally:
         await db.dispose()
+
+
+async def test_readers_are_read_only_and_see_committed_writes(
+    database_urls: Callable[[str], str],
+) -> None:
+    db = Database(database_urls("sqlite"))
+    try:
+        await upgrade(db)
+        async with db.read() as tx:
+            assert (await tx.execute(text("PRAGMA query_only"))).scalar() == 1
+        _, principal = await IdentityRepository(db).create_guest(Settings().session_ttl)
+        assert await IdentityRepository(db).resolve("no-such-token") is None
+        async with db.read() as tx:
+            users = (await tx.execute(text("SELECT count(*) FROM users"))).scalar()
+        assert users == 1 and principal.user_id
+    finally:
+        await db.dispose()

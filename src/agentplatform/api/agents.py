@@ -7,6 +7,7 @@ from typing import Annotated
 from fastapi import APIRouter, Query, Response, status
 
 from agentplatform.api.deps import CurrentPrincipal, Cursor, Limit, Services, ServicesDep
+from agentplatform.api.limits import AdmitAgent
 from agentplatform.api.schemas.agents import AgentCreate, AgentPublic, AgentUpdate, Status
 from agentplatform.api.schemas.common import ListPublic
 from agentplatform.errors import InvalidInput
@@ -38,7 +39,7 @@ def _known_tools(services: Services, names: list[str]) -> None:
         raise InvalidInput(details=[detail])
 
 
-@router.post("", status_code=status.HTTP_201_CREATED)
+@router.post("", status_code=status.HTTP_201_CREATED, dependencies=[AdmitAgent])
 async def create_agent(
     body: AgentCreate, principal: CurrentPrincipal, services: ServicesDep
 ) -> AgentPublic:

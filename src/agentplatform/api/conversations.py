@@ -96,6 +96,11 @@ async def list_messages(
     page = await services.messages.list(
         principal.user_id, conversation_id, limit=limit, before=before, after=after
     )
-    return ListPublic[MessagePublic](
-        items=[MessagePublic.model_validate(m) for m in page.items], next_cursor=page.next_cursor
-    )
+    runs = await services.runs.runs_of_messages([m.id for m in page.items if m.role == "assistant"])
+    items = []
+    for message in page.items:
+        public = MessagePublic.model_validate(message)
+        if message.id in runs:
+            public.run_id = runs[message.id][0]
+        items.append(public)
+    return ListPublic[MessagePublic](items=items, next_cursor=page.next_cursor)

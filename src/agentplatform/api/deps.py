@@ -11,9 +11,12 @@ from starlette.requests import HTTPConnection
 from agentplatform.config import Settings
 from agentplatform.domain.identity import Principal
 from agentplatform.errors import Unauthorized
+from agentplatform.observability.metrics import Metrics
 from agentplatform.providers.registry import ProviderRegistry
 from agentplatform.runtime.bus import EventBus
 from agentplatform.runtime.runner import Runner
+from agentplatform.security.policy import Limits
+from agentplatform.security.ratelimit import Budget
 from agentplatform.store.db import Database
 from agentplatform.store.repositories import (
     AgentRepository,
@@ -22,6 +25,7 @@ from agentplatform.store.repositories import (
     MessageRepository,
     RunRepository,
 )
+from agentplatform.store.repositories.usage import UsageRepository
 from agentplatform.tools.base import ToolRegistry
 
 SESSION_COOKIE = "agentplatform_session"
@@ -43,6 +47,9 @@ class Services:
     bus: EventBus
     runner: Runner
     tools: ToolRegistry
+    limits: Limits
+    usage: UsageRepository
+    metrics: Metrics
 
 
 def get_services(request: Request) -> Services:
@@ -74,7 +81,10 @@ async def resolve_token(services: Services, token: str | None) -> Principal:
 
 
 async def current_principal(request: Request, services: ServicesDep) -> Principal:
-    return await resolve_token(services, presented_token(request))
+    principal = await resolve_token(services, presented_token(request))
+    request.state.user_id = principal.user_id  # the access log records it, hashed
+    await services.limits.enforce(Budget.USER, principal.user_id, request.scope)
+    return principal
 
 
 CurrentPrincipal = Annotated[Principal, Depends(current_principal)]

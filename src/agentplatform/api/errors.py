@@ -86,7 +86,9 @@ def _database_error(request: Request, exc: Exception) -> JSONResponse:
 
 
 def _unexpected(request: Request, exc: Exception) -> JSONResponse:
-    log.error("unhandled error on %s %s", request.method, request.url.path, exc_info=exc)
+    # The route template, not the raw path: a path may carry a token (/api/auth/validate/…).
+    route = getattr(request.scope.get("route"), "path", "unmatched")
+    log.error("unhandled error on %s %s", request.method, route, exc_info=exc)
     return envelope(500, "internal", "Something went wrong on our side.")
 
 

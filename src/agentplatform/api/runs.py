@@ -9,6 +9,7 @@ from fastapi import APIRouter, Header, Query, status
 from fastapi.responses import StreamingResponse
 
 from agentplatform.api.deps import CurrentPrincipal, ServicesDep
+from agentplatform.api.limits import AdmitTurn
 from agentplatform.api.schemas.runs import ChatInput, RunPublic, TaskInput
 from agentplatform.api.sse import event_stream
 from agentplatform.runtime.replay import run_events
@@ -21,7 +22,9 @@ SSE_RESPONSE: dict[int | str, dict[str, Any]] = {
 Seq = Annotated[int, Query(ge=0, le=2**31 - 1)]
 
 
-@router.post("/api/agents/{agent_id}/runs", status_code=status.HTTP_201_CREATED)
+@router.post(
+    "/api/agents/{agent_id}/runs", status_code=status.HTTP_201_CREATED, dependencies=[AdmitTurn]
+)
 async def start_task_run(
     agent_id: str, body: TaskInput, principal: CurrentPrincipal, services: ServicesDep
 ) -> RunPublic:
@@ -58,7 +61,10 @@ async def stream_run_events(
 
 
 @router.post(
-    "/api/agents/{agent_id}/chat", response_class=StreamingResponse, responses=SSE_RESPONSE
+    "/api/agents/{agent_id}/chat",
+    response_class=StreamingResponse,
+    responses=SSE_RESPONSE,
+    dependencies=[AdmitTurn],
 )
 async def chat(
     agent_id: str, body: ChatInput, principal: CurrentPrincipal, services: ServicesDep

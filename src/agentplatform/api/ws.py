@@ -19,6 +19,7 @@ from fastapi import APIRouter, WebSocket, WebSocketDisconnect, status
 from pydantic import ValidationError
 
 from agentplatform.api.deps import Services, presented_token
+from agentplatform.api.limits import admit_turn, refuse_socket, socket_slot
 from agentplatform.api.schemas.runs import (
     CLIENT_FRAME,
     CancelFrame,
@@ -82,8 +83,13 @@ async def _serve(websocket: WebSocket, claimed_user: str | None) -> None:
     if principal is None or (claimed_user is not None and claimed_user != principal.user_id):
         await websocket.close(code=status.WS_1008_POLICY_VIOLATION)
         return
+    websocket.state.user_id = principal.user_id  # the connection's log line records it, hashed
     await websocket.accept()
-    await Workspace(websocket, principal, services).run()
+    async with socket_slot(services, principal) as admitted:
+        if not admitted:  # over the user's connection cap: say why, then close 1013
+            await refuse_socket(websocket, services)
+            return
+        await Workspace(websocket, principal, services).run()
 
 
 class Workspace:
@@ -145,12 +151,15 @@ class Workspace:
             elif isinstance(frame, PingFrame):
                 await self.send({"type": "pong", "nonce": frame.nonce})
         except AppError as exc:
-            await self.error(exc.code, exc.message, details={"frame": frame.type})
+            await self.error(
+                exc.code, exc.message, details={"frame": frame.type}, retry_after=exc.retry_after
+            )
         except Exception:  # the socket outlives any one frame's failure
             log.exception("frame %s failed", frame.type)
             await self.error("internal", "That did not work; try again.")
 
     async def chat(self, frame: ChatFrame) -> None:
+        await admit_turn(self.services, self.principal)  # before any run: no model call
         turn = await self.services.runner.start_turn(
             self.principal.user_id,
             frame.agent_id,
@@ -193,11 +202,19 @@ class Workspace:
                 await self.send(event.model_dump(mode="json"))
 
     async def error(
-        self, code: str, message: str, *, run_id: str | None = None, details: Any = None
+        self,
+        code: str,
+        message: str,
+        *,
+        run_id: str | None = None,
+        details: Any = None,
+        retry_after: int | None = None,
     ) -> None:
         frame: dict[str, Any] = {"type": "error", "code": code, "message": message}
         if run_id:
             frame["run_id"] = run_id
         if details is not None:
             frame["details"] = details
+        if retry_after is not None:
+            frame["retry_after"] = retry_after
         await self.send(frame)

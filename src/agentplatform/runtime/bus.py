@@ -1,7 +1,8 @@
 """The event bus: run events with a per-run ``seq``, replayable from any point.
 
 Contract (``EventBus``):
-- ``open(run_id)``: announce a run before its first event, so subscribers wait for it.
+- ``open(run_id, owner)``: announce a run (and whose it is) before its first event, so
+  subscribers wait for it; ``owner(run_id)`` answers without a database read.
 - ``publish(event)``: append an event; ``seq`` values of one run are 1, 2, 3, … in order.
 - ``subscribe(run_id, after_seq)``: every event with ``seq > after_seq``, the stored ones
   first, then live ones as they come, without gaps or duplicates; the iterator ends after the
@@ -24,7 +25,9 @@ from agentplatform.domain.events import RunEvent, is_terminal
 
 
 class EventBus(Protocol):
-    async def open(self, run_id: str) -> None: ...
+    async def open(self, run_id: str, owner: str) -> None: ...
+
+    async def owner(self, run_id: str) -> str | None: ...
 
     async def publish(self, event: RunEvent) -> None: ...
 
@@ -37,6 +40,7 @@ class EventBus(Protocol):
 
 @dataclass
 class _RunLog:
+    owner: str | None = None
     events: list[RunEvent] = field(default_factory=list)
     changed: asyncio.Event = field(default_factory=asyncio.Event)
     finished_at: float | None = None
@@ -52,14 +56,20 @@ class MemoryBus:
         self._retention = retention
         self._clock = clock
 
-    async def open(self, run_id: str) -> None:
+    async def open(self, run_id: str, owner: str) -> None:
         if run_id not in self._runs:
             self._evict()
-            self._runs[run_id] = _RunLog()
+            self._runs[run_id] = _RunLog(owner=owner)
+
+    async def owner(self, run_id: str) -> str | None:
+        log = self._runs.get(run_id)
+        return log.owner if log is not None else None
 
     async def publish(self, event: RunEvent) -> None:
-        await self.open(event.run_id)
-        log = self._runs[event.run_id]
+        log = self._runs.get(event.run_id)
+        if log is None:
+            self._evict()
+            log = self._runs[event.run_id] = _RunLog()
         if log.finished_at is not None:
             raise RuntimeError(f"run {event.run_id} already ended")
         expected = len(log.events) + 1

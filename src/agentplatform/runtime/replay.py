@@ -12,6 +12,7 @@ import asyncio
 from collections.abc import AsyncIterator
 
 from agentplatform.domain.events import TERMINAL_STATUSES, DoneEvent, ErrorEvent, RunEvent
+from agentplatform.errors import NotFound
 from agentplatform.runtime.bus import EventBus
 from agentplatform.store.repositories import RunRepository
 from agentplatform.store.tables import Run
@@ -27,6 +28,13 @@ async def run_events(
     poll: float = 1.0,
 ) -> AsyncIterator[RunEvent]:
     """Every event of the user's run after ``after_seq``; raises NotFound for others' runs."""
+    owner = await bus.owner(run_id)
+    if owner is not None:  # a live run of this process: the bus knows whose it is
+        if owner != user_id:
+            raise NotFound("Run not found.")
+        async for event in bus.subscribe(run_id, after_seq):
+            yield event
+        return
     run = await runs.get(user_id, run_id)
     if await bus.known(run_id):
         async for event in bus.subscribe(run_id, after_seq):

@@ -13,10 +13,11 @@ import asyncio
 import contextlib
 import logging
 import secrets
+import time
 from datetime import timedelta
 from typing import Any
 
-from agentplatform.domain.events import DoneEvent, ErrorEvent, RunEvent
+from agentplatform.domain.events import DeltaEvent, DoneEvent, ErrorEvent, RunEvent
 from agentplatform.providers.base import (
     ChatModel,
     ChatRequest,
@@ -28,6 +29,7 @@ from agentplatform.runtime.agent_loop import AgentLoop
 from agentplatform.runtime.bus import EventBus
 from agentplatform.runtime.cancel import CancelSignals
 from agentplatform.runtime.context import build_request
+from agentplatform.runtime.observer import RunObserver, RunReport
 from agentplatform.runtime.progress import Progress
 from agentplatform.store.repositories import Outcome, RunContext, RunRepository, Turn
 from agentplatform.store.tables import Run, utcnow
@@ -51,6 +53,7 @@ class Runner:
         *,
         heartbeat: float = 2.0,
         lease: float = 30.0,
+        observer: RunObserver | None = None,
     ) -> None:
         self._runs = runs
         self._registry = registry
@@ -62,6 +65,9 @@ class Runner:
         self.tools = tools or ToolRegistry()
         self._loop = AgentLoop(self.tools, self._publish, self._beat, heartbeat)
         self.worker_id = secrets.token_hex(8)
+        self._observer = observer
+        # run id → (monotonic start, monotonic time of the first text delta or None)
+        self._clock: dict[str, tuple[float, float | None]] = {}
 
     async def start_turn(
         self,
@@ -80,7 +86,7 @@ class Runner:
             client_msg_id=client_msg_id,
         )
         if not turn.duplicate:
-            await self._bus.open(turn.run.id)
+            await self._bus.open(turn.run.id, user_id)
             self._spawn(turn.run)
         return turn
 
@@ -120,6 +126,7 @@ class Runner:
         progress = Progress(run=run)
         cancel = self._cancels.watch(run.id)
         outcome: Outcome | None = None
+        self._clock[run.id] = (time.monotonic(), None)
         try:
             context = await self._runs.start(run.id, self.worker_id)
             if context is None:
@@ -133,8 +140,9 @@ class Runner:
             outcome = _ended(progress, "failed", "internal", "The run failed on our side.")
         finally:
             self._cancels.forget(run.id)
+            clock = self._clock.pop(run.id, None)
             if outcome is not None:
-                await asyncio.shield(self._finish(progress, outcome))
+                await asyncio.shield(self._finish(progress, outcome, clock))
 
     async def _produce(
         self, context: RunContext, progress: Progress, cancel: asyncio.Event
@@ -200,15 +208,25 @@ class Runner:
 
     async def _publish(self, progress: Progress, kind: type[RunEvent], **fields: Any) -> None:
         progress.seq += 1
+        if kind is DeltaEvent:
+            started, first = self._clock.get(progress.run.id, (0.0, None))
+            if first is None:
+                self._clock[progress.run.id] = (started, time.monotonic())
         event = kind(run_id=progress.run.id, seq=progress.seq, **fields)
         await self._bus.publish(event)
 
-    async def _finish(self, progress: Progress, outcome: Outcome) -> None:
+    async def _finish(
+        self,
+        progress: Progress,
+        outcome: Outcome,
+        clock: tuple[float, float | None] | None = None,
+    ) -> None:
         run = progress.run
         ended = await self._runs.finish(run.id, outcome)
         if ended is None:
             log.info("run %s had already ended", run.id)
             return
+        self._report(progress, outcome, clock)
         common = {
             "conversation_id": run.conversation_id,
             "message_id": run.assistant_message_id,
@@ -231,6 +249,30 @@ class Runner:
                 message=outcome.error_message or "The run failed.",
                 **common,
             )
+
+    def _report(
+        self, progress: Progress, outcome: Outcome, clock: tuple[float, float | None] | None
+    ) -> None:
+        if self._observer is None:
+            return
+        now = time.monotonic()
+        started, first = clock or (now, None)
+        model = progress.run.model
+        report = RunReport(
+            run_id=progress.run.id,
+            status=outcome.status,
+            provider=model.partition(":")[0] or "unknown",
+            model=model,
+            duration_s=now - started,
+            ttft_s=None if first is None else first - started,
+            input_tokens=outcome.input_tokens,
+            output_tokens=outcome.output_tokens,
+            error_code=outcome.error_code,
+        )
+        try:
+            self._observer.run_finished(report)
+        except Exception:  # telemetry must never change how a run ends
+            log.exception("run observer failed")
 
 
 def _ended(

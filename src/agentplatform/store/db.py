@@ -1,9 +1,11 @@
 """The database handle: one async engine per app, short transactions, SQLite tuned for writers.
 
 SQLite runs in WAL mode with a busy timeout and foreign keys on. Inside one process every
-transaction goes through a single pooled connection and starts with ``BEGIN IMMEDIATE``, so
-concurrent writers queue on the pool instead of failing with "database is locked"; other
-processes (the CLI, a second server) wait on the busy timeout.
+writing transaction goes through a single pooled connection and starts with ``BEGIN
+IMMEDIATE``, so concurrent writers queue on the pool instead of failing with "database is
+locked"; other processes (the CLI, a second server) wait on the busy timeout. Reads
+(``Database.read``) use a few separate ``query_only`` connections: in WAL mode they run
+alongside the writer and see every committed write.
 """
 
 from __future__ import annotations
@@ -32,7 +34,10 @@ def _ensure_sqlite_dir(url: str) -> None:
         Path(database).expanduser().parent.mkdir(parents=True, exist_ok=True)
 
 
-def _tune_sqlite(engine: AsyncEngine) -> None:
+SQLITE_READERS = 4
+
+
+def _tune_sqlite(engine: AsyncEngine, *, writer: bool) -> None:
     sync_engine = engine.sync_engine
 
     @event.listens_for(sync_engine, "connect")
@@ -44,19 +49,26 @@ def _tune_sqlite(engine: AsyncEngine) -> None:
         cursor.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_TIMEOUT_MS}")
         cursor.execute("PRAGMA foreign_keys=ON")
         cursor.execute("PRAGMA synchronous=NORMAL")
+        if not writer:
+            cursor.execute("PRAGMA query_only=ON")
         cursor.close()
 
     @event.listens_for(sync_engine, "begin")
     def _on_begin(connection: Any) -> None:
-        connection.exec_driver_sql("BEGIN IMMEDIATE")
+        connection.exec_driver_sql("BEGIN IMMEDIATE" if writer else "BEGIN")
 
 
-def create_engine(url: str, *, pool_size: int = 10, echo: bool = False) -> AsyncEngine:
+def create_engine(
+    url: str, *, pool_size: int = 10, echo: bool = False, writer: bool = True
+) -> AsyncEngine:
     """An engine for SQLite (aiosqlite) or PostgreSQL (asyncpg) with the right knobs for each."""
     if url.startswith("sqlite"):
         _ensure_sqlite_dir(url)
-        engine = create_async_engine(url, echo=echo, pool_size=1, max_overflow=0, pool_timeout=60)
-        _tune_sqlite(engine)
+        size = 1 if writer else SQLITE_READERS
+        engine = create_async_engine(
+            url, echo=echo, pool_size=size, max_overflow=0, pool_timeout=60
+        )
+        _tune_sqlite(engine, writer=writer)
         return engine
     return create_async_engine(
         url,
@@ -76,6 +88,10 @@ class Database:
         self.url = url
         self.engine = create_engine(url, pool_size=pool_size, echo=echo)
         self._sessions = async_sessionmaker(self.engine, expire_on_commit=False)
+        self.read_engine = (
+            create_engine(url, echo=echo, writer=False) if self.is_sqlite else self.engine
+        )
+        self._readers = async_sessionmaker(self.read_engine, expire_on_commit=False)
 
     @property
     def is_sqlite(self) -> bool:
@@ -87,6 +103,12 @@ class Database:
         async with self._sessions() as session, session.begin():
             yield session
 
+    @asynccontextmanager
+    async def read(self) -> AsyncIterator[AsyncSession]:
+        """A read-only transaction; on SQLite it does not wait for the writer."""
+        async with self._readers() as session, session.begin():
+            yield session
+
     async def ping(self, within: float = 2.0) -> None:
         """One round trip; raises on failure or when it takes longer than ``within`` seconds."""
         async with asyncio.timeout(within), self.engine.connect() as conn:
@@ -94,3 +116,5 @@ class Database:
 
     async def dispose(self) -> None:
         await self.engine.dispose()
+        if self.read_engine is not self.engine:
+            await self.read_engine.dispose()

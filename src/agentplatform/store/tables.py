@@ -197,4 +197,5 @@ class Run(Base):
         Index("ix_runs_user_id_id", "user_id", "id"),
         Index("ix_runs_status_heartbeat", "status", "heartbeat_at"),
         Index("ix_runs_user_message_id", "user_message_id"),
+        Index("ix_runs_assistant_message_id", "assistant_message_id"),
     )

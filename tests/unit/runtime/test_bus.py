@@ -26,7 +26,7 @@ async def collect(bus: MemoryBus, run_id: str, after: int) -> list[RunEvent]:
 
 async def test_replay_then_live_then_end() -> None:
     bus = MemoryBus()
-    await bus.open("r")
+    await bus.open("r", "u")
     for seq in (1, 2, 3):
         await bus.publish(delta(seq))
     reader = asyncio.create_task(collect(bus, "r", 1))
@@ -39,7 +39,7 @@ async def test_replay_then_live_then_end() -> None:
 
 async def test_many_readers_see_the_same_sequence() -> None:
     bus = MemoryBus()
-    await bus.open("r")
+    await bus.open("r", "u")
     readers = [asyncio.create_task(collect(bus, "r", 0)) for _ in range(20)]
     for seq in range(1, 50):
         await bus.publish(delta(seq))
@@ -65,5 +65,12 @@ async def test_finished_runs_are_evicted_after_retention() -> None:
     bus = MemoryBus(retention=10, clock=lambda: now[0])
     await bus.publish(done(1, run_id="old"))
     now[0] = 11
-    await bus.open("new")
+    await bus.open("new", "u")
     assert not await bus.known("old") and await bus.known("new")
+
+
+async def test_the_bus_knows_whose_run_it_is() -> None:
+    bus = MemoryBus()
+    await bus.open("r", "alice")
+    assert await bus.owner("r") == "alice"
+    assert await bus.owner("unknown") is None

@@ -42,4 +42,5 @@ class MessagePublic(BaseModel):
     content: str
     parts: list[dict[str, Any]] | None = None
     status: str
+    run_id: str | None = None  # the run that wrote an assistant message (resume it while streaming)
     created_at: datetime

@@ -54,7 +54,7 @@ class AgentRepository:
         return agent
 
     async def get(self, user_id: str, agent_id: str) -> Agent:
-        async with self._db.transaction() as tx:
+        async with self._db.read() as tx:
             return await owned_agent(tx, user_id, agent_id)
 
     async def list(
@@ -84,7 +84,7 @@ class AgentRepository:
                 )
             )
         query = query.order_by(Agent.id.desc()).limit(limit + 1)
-        async with self._db.transaction() as tx:
+        async with self._db.read() as tx:
             rows = list((await tx.scalars(query)).all())
         more = len(rows) > limit
         items = rows[:limit]

@@ -37,7 +37,7 @@ class ConversationRepository:
         return conversation
 
     async def get(self, user_id: str, conversation_id: str) -> Conversation:
-        async with self._db.transaction() as tx:
+        async with self._db.read() as tx:
             return await owned_conversation(tx, user_id, conversation_id)
 
     async def list(
@@ -60,7 +60,7 @@ class ConversationRepository:
                 )
             )
         query = query.order_by(Conversation.updated_at.desc(), Conversation.id.desc())
-        async with self._db.transaction() as tx:
+        async with self._db.read() as tx:
             rows = list((await tx.scalars(query.limit(limit + 1))).all())
         items = rows[:limit]
         more = len(rows) > limit

@@ -47,7 +47,7 @@ class IdentityRepository:
                 Session.expires_at > moment,
             )
         )
-        async with self._db.transaction() as tx:
+        async with self._db.read() as tx:
             row = (await tx.execute(query)).first()
         if row is None:
             return None

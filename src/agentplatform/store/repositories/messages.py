@@ -69,7 +69,7 @@ class MessageRepository:
         Otherwise: the last ``limit`` messages before ``before`` (or the end); the cursor
         points to older history.
         """
-        async with self._db.transaction() as tx:
+        async with self._db.read() as tx:
             await owned_conversation(tx, user_id, conversation_id)
             query = select(Message).where(Message.conversation_id == conversation_id)
             if after is not None:

@@ -127,32 +127,50 @@ class RunRepository:
         return Turn(conversation.id, question.id, answer.id, run, duplicate=False)
 
     async def get(self, user_id: str, run_id: str) -> Run:
-        async with self._db.transaction() as tx:
+        async with self._db.read() as tx:
             run = await tx.scalar(select(Run).where(Run.id == run_id, Run.user_id == user_id))
         if run is None:
             raise NotFound("Run not found.")
         return run
 
+    async def runs_of_messages(self, message_ids: list[str]) -> dict[str, tuple[str, str]]:
+        """``{assistant message id: (run id, run status)}`` for the given messages."""
+        if not message_ids:
+            return {}
+        async with self._db.read() as tx:
+            rows = await tx.execute(
+                select(Run.assistant_message_id, Run.id, Run.status).where(
+                    Run.assistant_message_id.in_(message_ids)
+                )
+            )
+            return {message_id: (run_id, status) for message_id, run_id, status in rows}
+
     async def start(self, run_id: str, worker_id: str) -> RunContext | None:
         """Mark a queued run ``in_progress`` and load its context; None if it already ended."""
         now = utcnow()
         async with self._db.transaction() as tx:
-            started = await tx.scalar(
-                update(Run)
-                .where(Run.id == run_id, Run.status == "queued")
-                .values(status="in_progress", started_at=now, heartbeat_at=now, worker_id=worker_id)
-                .returning(Run.id)
-            )
+            started = (
+                await tx.execute(
+                    update(Run)
+                    .where(Run.id == run_id, Run.status == "queued")
+                    .values(
+                        status="in_progress", started_at=now, heartbeat_at=now, worker_id=worker_id
+                    )
+                    .returning(Run.agent_id, Run.conversation_id, Run.user_message_id)
+                )
+            ).first()
             if started is None:
                 return None
-            run = await tx.get_one(Run, run_id)
-            agent = await tx.get_one(Agent, run.agent_id)
-            user_message = await tx.get_one(Message, run.user_message_id)
+            agent_id, conversation_id, user_message_id = started
+            agent = await tx.get_one(Agent, agent_id)
+            question_seq = (
+                select(Message.seq).where(Message.id == user_message_id).scalar_subquery()
+            )
             rows = await tx.scalars(
                 select(Message)
                 .where(
-                    Message.conversation_id == run.conversation_id,
-                    Message.seq <= user_message.seq,
+                    Message.conversation_id == conversation_id,
+                    Message.seq <= question_seq,
                     Message.status != "streaming",
                 )
                 .order_by(Message.seq.desc())

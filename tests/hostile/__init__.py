@@ -1,0 +1,1 @@
+"""The hostile suite: fuzzing, an authorization matrix and malformed input on every route."""
