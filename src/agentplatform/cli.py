@@ -35,6 +35,8 @@ def serve(
         proxy_headers=False,
         timeout_graceful_shutdown=30,
         ws_max_size=settings.ws_max_frame_bytes,
+        # Deltas are tiny frames: compression saves little and doubles each socket's memory.
+        ws_per_message_deflate=False,
     )
 
 
