@@ -16,6 +16,7 @@ from agentplatform.api import metrics as metrics_api
 from agentplatform.api import tools as tools_api
 from agentplatform.api.deps import SESSION_COOKIE, Services
 from agentplatform.api.errors import install as install_error_handlers
+from agentplatform.api.schemas.common import ERROR_RESPONSES
 from agentplatform.api.limits import RateLimitMiddleware
 from agentplatform.config import Settings
 from agentplatform.observability.metrics import Metrics
@@ -30,6 +31,7 @@ from agentplatform.security.csrf import OriginCheckMiddleware
 from agentplatform.security.headers import SecurityHeadersMiddleware
 from agentplatform.security.json_depth import JsonDepthMiddleware
 from agentplatform.security.policy import Limits
+from agentplatform.security.request_text import RequestTextMiddleware
 from agentplatform.store.db import Database
 from agentplatform.store.repositories import (
     AgentRepository,
@@ -163,9 +165,11 @@ def create_app(
         docs_url="/api/docs",
         redoc_url=None,
         openapi_url="/api/openapi.json",
+        responses=ERROR_RESPONSES,
     )
     # Added last = outermost: headers go on every response, even refusals.
     app.add_middleware(JsonDepthMiddleware, max_depth=config.max_json_depth)
+    app.add_middleware(RequestTextMiddleware)
     app.add_middleware(
         OriginCheckMiddleware, cookie_name=SESSION_COOKIE, allowed=config.allowed_origins
     )

@@ -29,31 +29,6 @@ T = TypeVar("T")
 # Every request of the suite gets this long before it counts as a hang.
 REQUEST_TIMEOUT = 30.0
 
-# Open findings: tests that show them are xfail(strict=True) until the fix lands.
-FINDING_PG_NUL = (
-    "finding 1: on PostgreSQL a NUL (U+0000) in an id, filter or body id field reaches asyncpg "
-    "(CharacterNotInRepertoireError) and answers 500 / an 'internal' error frame"
-)
-FINDING_WS_BINARY = (
-    "finding 2: a binary WebSocket frame raises KeyError('text') in receive_text; the socket "
-    "dies without a close frame and uvicorn logs 'Exception in ASGI application'"
-)
-FINDING_DUPLICATE_KEYS = (
-    "finding 3: JSON objects with a duplicate key are accepted (the last value wins) in HTTP "
-    "bodies and WebSocket frames"
-)
-FINDING_OPENAPI_ERRORS = (
-    "finding 4: the OpenAPI document documents no 400/401/404 (nor 409/413/429/503) and "
-    "describes 422 as FastAPI's {detail} instead of the error envelope"
-)
-
-
-def known_finding(request: pytest.FixtureRequest, reason: str, *backends: str) -> None:
-    """Marks the running test xfail(strict) on ``backends`` (all when none are named)."""
-    backend = request.getfixturevalue("backend")
-    if not backends or backend in backends:
-        request.applymarker(pytest.mark.xfail(strict=True, reason=reason))
-
 
 def services_of(app: FastAPI) -> Services:
     services: Services = app.state.services

@@ -19,13 +19,10 @@ import pytest
 from fastapi import FastAPI
 
 from tests.hostile.conftest import (
-    FINDING_DUPLICATE_KEYS,
-    FINDING_PG_NUL,
     REQUEST_TIMEOUT,
     Owner,
     assert_envelope,
     guest_client,
-    known_finding,
     server_log,
     sign_in,
     snapshot,
@@ -126,11 +123,9 @@ async def test_hostile_field_values_are_refused(app: FastAPI, owner: Owner) -> N
 async def test_nul_in_body_fields_is_refused(
     app: FastAPI, owner: Owner, request: pytest.FixtureRequest
 ) -> None:
-    known_finding(request, FINDING_PG_NUL, "postgres")
     await assert_field_attacks_refused(app, owner, lambda body: field_attacks(body, NUL_VALUE))
 
 
-@pytest.mark.xfail(strict=True, reason=FINDING_DUPLICATE_KEYS)
 async def test_duplicate_keys_are_refused(app: FastAPI, owner: Owner) -> None:
     """A key given twice is ambiguous (parsers disagree on which wins): refuse it."""
     await assert_field_attacks_refused(app, owner, duplicate_attacks)
@@ -152,7 +147,6 @@ async def test_routes_without_a_body_survive_one(
                 assert_envelope(response)
 
 
-@pytest.mark.xfail(strict=False, reason="pending body limit (issue 6: 413 over max_body_bytes)")
 @pytest.mark.parametrize("payload", [p for p in PAYLOADS if p.id in OVERSIZED], ids=lambda p: p.id)
 async def test_bodies_over_the_limit_are_413(app: FastAPI, owner: Owner, payload: Payload) -> None:
     with_body, without = mutating_routes(app)
@@ -162,7 +156,6 @@ async def test_bodies_over_the_limit_are_413(app: FastAPI, owner: Owner, payload
         assert assert_envelope(response)["code"] == "payload_too_large"
 
 
-@pytest.mark.xfail(strict=False, reason="pending body limit (issue 6: 413 over max_body_bytes)")
 async def test_a_chunked_body_over_the_limit_is_413(app: FastAPI, owner: Owner) -> None:
     """No Content-Length to check up front: the limit must count the bytes as they come."""
 

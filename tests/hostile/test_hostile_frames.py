@@ -21,12 +21,8 @@ from websockets.exceptions import ConnectionClosed
 
 from tests.conftest import FAKE_REPLY
 from tests.hostile.conftest import (
-    FINDING_DUPLICATE_KEYS,
-    FINDING_PG_NUL,
-    FINDING_WS_BINARY,
     REQUEST_TIMEOUT,
     Owner,
-    known_finding,
     server_log,
     services_of,
     snapshot,
@@ -128,18 +124,15 @@ async def test_hostile_values_in_a_chat_frame_get_an_error(
 async def test_nul_in_a_chat_frame_gets_an_error(
     app: FastAPI, live: str, owner: Owner, request: pytest.FixtureRequest
 ) -> None:
-    known_finding(request, FINDING_PG_NUL, "postgres")
     await assert_handled(app, live, owner, field_attacks(chat_frame(owner), NUL_VALUE))
 
 
-@pytest.mark.xfail(strict=True, reason=FINDING_DUPLICATE_KEYS)
 async def test_duplicate_keys_in_a_frame_get_an_error(
     app: FastAPI, live: str, owner: Owner
 ) -> None:
     await assert_handled(app, live, owner, duplicate_attacks(chat_frame(owner)))
 
 
-@pytest.mark.xfail(strict=True, reason=FINDING_WS_BINARY)
 async def test_binary_frames_get_an_error_or_a_clean_close(
     app: FastAPI, live: str, owner: Owner
 ) -> None:

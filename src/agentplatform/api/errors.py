@@ -11,7 +11,7 @@ from typing import Any
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
-from sqlalchemy.exc import DBAPIError, OperationalError
+from sqlalchemy.exc import DataError, DBAPIError, OperationalError
 from sqlalchemy.exc import TimeoutError as PoolTimeout
 from starlette.exceptions import HTTPException
 
@@ -82,6 +82,8 @@ def _database_error(request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, DBAPIError)
     if exc.connection_invalidated or isinstance(exc, OperationalError):
         return _database_unavailable(request, exc)
+    if isinstance(exc, DataError):  # a value the database cannot hold (e.g. NUL in text)
+        return envelope(400, "bad_request", "The request contains a value that cannot be stored.")
     return _unexpected(request, exc)
 
 

@@ -31,6 +31,7 @@ from agentplatform.domain.identity import Principal
 from agentplatform.domain.ids import new_id
 from agentplatform.errors import AppError
 from agentplatform.runtime.replay import run_events
+from agentplatform.security.json_depth import repeated_key
 from agentplatform.store.tables import utcnow
 
 router = APIRouter()
@@ -119,8 +120,14 @@ class Workspace:
         limit = self.services.settings.ws_max_frame_bytes
         try:
             while True:
-                text = await self.websocket.receive_text()
-                if len(text.encode()) > limit:
+                message = await self.websocket.receive()
+                if message["type"] == "websocket.disconnect":
+                    break
+                text = message.get("text")
+                if text is None:  # a binary frame: this protocol speaks JSON text only
+                    await self.error("invalid_frame", "Frames must be JSON text, not binary.")
+                    continue
+                if len(text.encode("utf-8", "surrogatepass")) > limit:
                     await self.websocket.close(code=MESSAGE_TOO_BIG)
                     return
                 await self.handle(text)
@@ -132,6 +139,9 @@ class Workspace:
             await asyncio.gather(*self._forwarders.values(), return_exceptions=True)
 
     async def handle(self, text: str) -> None:
+        if repeated_key(text) is not None:
+            await self.error("invalid_frame", "A JSON object names the same key twice.")
+            return
         try:
             frame = CLIENT_FRAME.validate_json(text)
         except ValidationError as exc:

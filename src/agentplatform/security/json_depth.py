@@ -1,4 +1,8 @@
-"""Refuses JSON bodies nested deeper than a limit before anything parses them.
+"""Refuses JSON bodies nested deeper than a limit, or with a key given twice, before any
+handler parses them.
+
+A repeated key is refused because readers disagree on it (first wins here, last wins
+there): what a proxy or a log sees must be what the server acts on.
 
 Deep nesting costs a recursive parser stack, and validators walk it again; no request of
 ours needs more than a few levels. The body (already size-limited) is scanned once, bytes
@@ -6,6 +10,9 @@ outside strings only, and handed on unchanged.
 """
 
 from __future__ import annotations
+
+import json
+from typing import Any
 
 from starlette.datastructures import Headers
 from starlette.responses import JSONResponse
@@ -39,6 +46,30 @@ def json_depth(body: bytes, stop_after: int) -> int:
     return deepest
 
 
+class _Repeated(ValueError):
+    pass
+
+
+def _unique_pairs(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    result: dict[str, Any] = {}
+    for key, value in pairs:
+        if key in result:
+            raise _Repeated(key)
+        result[key] = value
+    return result
+
+
+def repeated_key(text: bytes | str) -> str | None:
+    """The first key an object repeats, or None (also for text that is not JSON at all)."""
+    try:
+        json.loads(text, object_pairs_hook=_unique_pairs)
+    except _Repeated as exc:
+        return str(exc)
+    except (ValueError, RecursionError):
+        return None  # not JSON: the handler answers that
+    return None
+
+
 class JsonDepthMiddleware:
     def __init__(self, app: ASGIApp, *, max_depth: int = 32) -> None:
         self.app = app
@@ -58,11 +89,13 @@ class JsonDepthMiddleware:
             if not message.get("more_body", False):
                 break
         body = b"".join(chunks)
+        problem = None
         if json_depth(body, self.max_depth) > self.max_depth:
-            error = {
-                "code": "invalid_input",
-                "message": f"JSON nested deeper than {self.max_depth} levels.",
-            }
+            problem = f"JSON nested deeper than {self.max_depth} levels."
+        elif repeated_key(body) is not None:
+            problem = "A JSON object names the same key twice."
+        if problem is not None:
+            error = {"code": "invalid_input", "message": problem}
             await JSONResponse({"error": error}, status_code=422)(scope, receive, send)
             return
         replayed = _replay([{"type": "http.request", "body": body, "more_body": False}], receive)

@@ -57,3 +57,31 @@ class PatchModel(StrictModel):
 class ListPublic(BaseModel, Generic[T]):
     items: list[T]
     next_cursor: str | None
+
+
+class ErrorBody(BaseModel):
+    code: str
+    message: str
+    details: Any = None
+
+
+class ErrorEnvelope(BaseModel):
+    """Every error answer: ``{"error": {"code", "message", "details"?}}``."""
+
+    error: ErrorBody
+
+
+ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
+    status: {"model": ErrorEnvelope, "description": description}
+    for status, description in {
+        400: "Malformed request (bad JSON, bad cursor, unusable value).",
+        401: "No valid session.",
+        403: "Cross-site request refused.",
+        404: "Not found, or not yours.",
+        409: "Conflicts with the current state.",
+        413: "Body too large.",
+        422: "Did not validate; `details` lists the fields.",
+        429: "Rate limit or quota reached; see Retry-After.",
+        503: "A dependency is unavailable; see Retry-After.",
+    }.items()
+}

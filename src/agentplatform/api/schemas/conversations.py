@@ -7,13 +7,20 @@ from typing import Annotated, Any
 
 from pydantic import BaseModel, ConfigDict, StringConstraints
 
-from agentplatform.api.schemas.common import NoControl, PatchModel, StrictModel, Title, trimmed
+from agentplatform.api.schemas.common import (
+    NoControl,
+    NoNul,
+    PatchModel,
+    StrictModel,
+    Title,
+    trimmed,
+)
 
 OptionalTitle = Annotated[str, trimmed(0, 200), NoControl]
 
 
 class ConversationCreate(StrictModel):
-    agent_id: Annotated[str, StringConstraints(min_length=1, max_length=64)]
+    agent_id: Annotated[str, StringConstraints(min_length=1, max_length=64), NoNul]
     title: OptionalTitle = ""
 
 

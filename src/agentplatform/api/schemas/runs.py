@@ -10,7 +10,7 @@ from pydantic import BaseModel, ConfigDict, Field, StringConstraints, TypeAdapte
 from agentplatform.api.schemas.common import NoNul, StrictModel
 
 MAX_MESSAGE_CHARS = 32_000
-ObjectId = Annotated[str, StringConstraints(min_length=1, max_length=64)]
+ObjectId = Annotated[str, StringConstraints(min_length=1, max_length=64), NoNul]
 Content = Annotated[str, StringConstraints(min_length=1, max_length=MAX_MESSAGE_CHARS), NoNul]
 ClientMsgId = Annotated[
     str, StringConstraints(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9._:-]+$")
