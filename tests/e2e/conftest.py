@@ -1,11 +1,13 @@
 """Browser fixtures: a real server on loopback, Debian's Chromium driven by Playwright.
 
 The server is the real app (SQLite in a temporary folder) with its providers pointed at the
-wire-level fakes, served by uvicorn in a background thread. Chromium is ``/usr/bin/chromium``
-— never a downloaded browser — started headless with the flags that keep it off the network
-and a fresh temporary profile. Each test gets a new browser context (its own cookies and
-storage) and a page watched by a ``Guard``: a dialog, a request to any host other than the
-server, a Content-Security-Policy violation or an uncaught script error fails the test.
+wire-level fakes, served by uvicorn in a background thread; a tiny "docs site" on loopback
+is the one address its ``http_fetch`` tool may reach (the operator allow-list). Chromium is
+``/usr/bin/chromium`` — never a downloaded browser — started headless with the flags that keep
+it off the network and a fresh temporary profile. Each test gets a new browser context (its
+own cookies and storage) and a page watched by a ``Guard``: a dialog, a request to any host
+other than the server, a Content-Security-Policy violation or an uncaught script error fails
+the test.
 
 Without Chromium the browser tests are skipped locally and fail under ``CI=true``; without the
 ``playwright`` package the test modules are left out locally and fail to import under CI.
@@ -21,6 +23,7 @@ import socket
 import threading
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
@@ -158,15 +161,55 @@ class LiveServer:
             self._thread.join(20)
 
 
+DOCS_PAGES = {
+    "/prices": (
+        "<!doctype html><html><head><title>Widget prices</title></head><body>"
+        "<h1>Price list</h1><p>One widget costs 7 euros.</p></body></html>"
+    ),
+}
+
+
+class _DocsHandler(BaseHTTPRequestHandler):
+    def do_GET(self) -> None:
+        page = DOCS_PAGES.get(self.path)
+        body = (page or "<!doctype html><title>Not found</title>").encode()
+        self.send_response(200 if page else 404)
+        self.send_header("Content-Type", "text/html; charset=utf-8")
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def log_message(self, format: str, *args: Any) -> None:
+        pass
+
+
+@pytest.fixture(scope="package")
+def docs_site() -> Iterator[str]:
+    """``http://127.0.0.1:<port>``: a few static pages for the ``http_fetch`` tool to read."""
+    site = ThreadingHTTPServer(("127.0.0.1", 0), _DocsHandler)
+    thread = threading.Thread(target=site.serve_forever, name="e2e-docs", daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{site.server_address[1]}"
+    finally:
+        site.shutdown()
+        site.server_close()
+
+
 @pytest.fixture(scope="package")
 def server(
     fake_anthropic: FakeAnthropic,
     fake_openai: FakeOpenAI,
+    docs_site: str,
     tmp_path_factory: pytest.TempPathFactory,
 ) -> Iterator[LiveServer]:
     folder = tmp_path_factory.mktemp("e2e")
     extra = provider_settings(fake_anthropic, fake_openai, folder / "models")
-    settings = Settings(database_url=f"sqlite+aiosqlite:///{folder / 'app.sqlite'}", **extra)
+    settings = Settings(
+        database_url=f"sqlite+aiosqlite:///{folder / 'app.sqlite'}",
+        http_fetch_allow_hosts=[urlsplit(docs_site).netloc],
+        **extra,
+    )
     live = LiveServer(settings).start()
     try:
         yield live

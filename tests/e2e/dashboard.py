@@ -11,7 +11,7 @@ import re
 from typing import Any
 from urllib.parse import urlsplit
 
-from playwright.sync_api import Locator, Page, expect
+from playwright.sync_api import Locator, Page, WebSocketRoute, expect
 
 from tests.support.chat import parse_sse
 
@@ -23,6 +23,22 @@ STREAM_RECORDER = """
     const bubbles = document.querySelectorAll('#messages .msg.assistant .bubble');
     const text = bubbles.length ? bubbles[bubbles.length - 1].textContent : '';
     const all = window.__snapshots;
+    if (text && all[all.length - 1] !== text) all.push(text);
+  };
+  new MutationObserver(record).observe(document.getElementById('messages'),
+    { subtree: true, childList: true, characterData: true });
+}
+"""
+
+
+# The same, for the text of a reply only (its last text segment, after any tool steps).
+TEXT_RECORDER = """
+() => {
+  window.__texts = [];
+  const record = () => {
+    const segs = document.querySelectorAll('#messages .msg.assistant:last-child .bubble > .seg');
+    const text = segs.length ? segs[segs.length - 1].textContent : '';
+    const all = window.__texts;
     if (text && all[all.length - 1] !== text) all.push(text);
   };
   new MutationObserver(record).observe(document.getElementById('messages'),
@@ -113,3 +129,40 @@ def fill_agent_form(page: Page, **fields: str) -> None:
 def frames_of(messages: list[str], kind: str) -> list[dict[str, Any]]:
     frames = [json.loads(m) for m in messages]
     return [f for f in frames if f.get("type") == kind]
+
+
+def tool_steps(reply: Locator) -> Locator:
+    """The tool steps (``<details>``) inside a reply (an ``.msg.assistant``)."""
+    return reply.locator(".bubble > details.tool-step")
+
+
+def reply_texts(reply: Locator) -> Locator:
+    """The text segments of a reply, without its tool steps."""
+    return reply.locator(".bubble > .seg")
+
+
+def bubble_layout(reply: Locator) -> list[str]:
+    """What a reply's bubble holds, in order: ``text`` and ``tool`` entries."""
+    layout: list[str] = reply.locator(".bubble").evaluate(
+        "b => [...b.children].map((c) => c.matches('details.tool-step') ? 'tool' : "
+        "c.matches('.seg') ? 'text' : c.tagName)"
+    )
+    return layout
+
+
+def record_sent_frames(page: Page) -> list[dict[str, Any]]:
+    """Routes the page's sockets (this page, reloads included) and lists every frame it sends."""
+    sent: list[dict[str, Any]] = []
+
+    def route(ws: WebSocketRoute) -> None:
+        server = ws.connect_to_server()
+        server.on_message(ws.send)
+
+        def to_server(message: str | bytes) -> None:
+            sent.append(json.loads(message))
+            server.send(message)
+
+        ws.on_message(to_server)
+
+    page.route_web_socket(re.compile(r"/ws$"), route)
+    return sent

@@ -2,18 +2,22 @@
 
 from __future__ import annotations
 
+import itertools
 import re
 
 from playwright.sync_api import Page, Route, WebSocketRoute, expect
 
 from tests.e2e.conftest import screenshot
 from tests.e2e.dashboard import (
+    STREAM_RECORDER,
+    STREAMING,
     api_agent,
     api_chat,
     card,
     last_reply,
     open_chat,
     open_dashboard,
+    record_sent_frames,
     replies,
     send_message,
 )
@@ -40,9 +44,15 @@ def test_stop_cancels_the_reply_and_keeps_what_was_written(
     expect(talkative.locator(".successful-runs")).to_have_text("0")
 
 
-def test_a_reply_still_being_written_at_reload_finishes_on_screen(
+def test_a_reply_still_being_written_at_reload_resumes_over_the_socket(
     page: Page, fake_anthropic: FakeAnthropic
 ) -> None:
+    """After a reload, history says the reply is ``streaming`` and names its run: the page
+    asks the socket to ``resume`` that run from its start, and never polls the history."""
+    sent = record_sent_frames(page)
+    history = re.compile(r"/api/conversations/[^/]+/messages")
+    reads: list[str] = []
+    page.on("request", lambda r: reads.append(r.url) if history.search(r.url) else None)
     open_dashboard(page)
     api_agent(page, name="Slow writer")
     page.reload()
@@ -51,12 +61,30 @@ def test_a_reply_still_being_written_at_reload_finishes_on_screen(
     fake_anthropic.push(Script(text=words, token_delay=0.1))
     send_message(page, "Take your time")
     expect(last_reply(page)).to_contain_text("slow2")
-    page.reload()  # generation is not tied to the page: it goes on, and shows up when done
+    # Generation is not tied to the page: it goes on while the page reloads.
+    page.add_init_script(f"addEventListener('DOMContentLoaded', {STREAM_RECORDER})")
+    reads.clear()
+    page.reload()
     expect(page.locator("#chat-title")).to_have_text("Slow writer")
     expect(page.locator("#messages .msg.user .bubble")).to_have_text(["Take your time"])
-    expect(last_reply(page)).to_have_text("".join(words).strip(), timeout=15_000)
+    expect(replies(page).last).to_have_class(STREAMING)
+    conversation = page.request.get("/api/conversations").json()["items"][0]["id"]
+    stored = page.request.get(f"/api/conversations/{conversation}/messages").json()["items"]
+    run_id = stored[-1]["run_id"]
+    assert run_id and stored[-1]["status"] == "streaming"
+    full = "".join(words).strip()
+    expect(last_reply(page)).to_have_text(full, timeout=15_000)
     expect(replies(page)).to_have_count(1)
     expect(card(page, "Slow writer").locator(".successful-runs")).to_have_text("1")
+
+    resumes = [f for f in sent if f["type"] == "resume"]
+    assert resumes == [{"type": "resume", "run_id": run_id, "after_seq": 0}], sent
+    assert len(reads) == 1, reads  # the first page of history, then only the socket
+    snapshots: list[str] = page.evaluate("window.__snapshots")
+    assert snapshots[-1].strip() == full
+    # The text only ever grew: no flash back to empty, no word twice.
+    assert all(b.startswith(a) for a, b in itertools.pairwise(snapshots)), snapshots
+    assert len(snapshots) >= 3, snapshots
 
 
 def test_conversations_new_rename_and_delete(page: Page) -> None:
@@ -139,7 +167,7 @@ def test_a_message_sent_while_history_loads_shows_once(page: Page) -> None:
     """The slow history page arrives holding the new turn before the socket's ack does."""
     open_dashboard(page)
     agent = api_agent(page, name="Racer")
-    api_chat(page, agent["id"], "Earlier message")
+    conversation = api_chat(page, agent["id"], "Earlier message")["conversation_id"]
     page.reload()
     history = re.compile(r"/messages\?limit=30$")
     held_history: list[Route] = []
@@ -151,6 +179,11 @@ def test_a_message_sent_while_history_loads_shows_once(page: Page) -> None:
     send_message(page, "Sent before the history arrived")
     users = page.locator("#messages .msg.user .bubble")
     expect(users).to_have_text(["Sent before the history arrived"])
+    stored = f"/api/conversations/{conversation}/messages"
+    for _ in range(100):  # the server holds the new turn before the history is let through
+        if len(page.request.get(stored).json()["items"]) == 4:
+            break
+        page.wait_for_timeout(50)
     held_history[0].continue_()
     page.unroute(history)
     # The history already holds the new turn, the ack has not come: for now it shows twice.

@@ -1,4 +1,4 @@
-"""Hostile text in agent fields, user messages and model replies runs nothing, fetches nothing.
+"""Hostile text in agent fields, user messages, model replies and tool steps runs nothing.
 
 The page is watched three ways: a canary (``window.__pwned``, set by every script payload),
 the guard's traps (a dialog, a request to any host but the server, a CSP report or console
@@ -21,7 +21,7 @@ from tests.e2e.dashboard import (
 )
 from tests.e2e.xss_corpus import NAMES, PAYLOADS, TAGS
 from tests.fakes.anthropic_server import FakeAnthropic
-from tests.fakes.server import Script
+from tests.fakes.server import FakeToolCall, Script
 
 # Elements and attributes that text must never turn into.
 DOM_AUDIT = """
@@ -31,7 +31,8 @@ DOM_AUDIT = """
     '#tag-filter, #f-icon-preview, #chat-icon, .field-error, #form-error')];
   const bad = [];
   const forbidden = 'script,iframe,frame,object,embed,img,video,audio,source,style,link,meta,' +
-    'base,form,input:not([id]),textarea:not([id]),math,template,marquee,details,noscript';
+    'base,form,input:not([id]),textarea:not([id]),math,template,marquee,noscript,' +
+    'details:not(.tool-step),summary:not(.tool-step > summary)';
   const show = (el) => el.outerHTML.slice(0, 80);
   for (const root of roots) {
     for (const el of root.querySelectorAll(forbidden)) bad.push('element ' + show(el));
@@ -67,6 +68,26 @@ def _chunks(items: list[str], size: int) -> list[list[str]]:
     return [items[i : i + size] for i in range(0, len(items), size)]
 
 
+def _open_every_tool_step(page: Page) -> None:
+    """Opens the tool steps of the last reply and checks each shows its payload as text."""
+    steps = page.locator("#messages .msg.assistant").last.locator("details.tool-step")
+    expect(steps).to_have_count(len(PAYLOADS))
+    for step in steps.all():
+        step.locator("summary").click()
+    expect(steps.locator(".tool-error")).to_have_count(len(PAYLOADS))
+    shown = steps.evaluate_all(
+        """(all) => all.map((d) => [d.open, d.querySelector('.tool-title').textContent,
+                                   JSON.parse(d.querySelector('.tool-args').textContent),
+                                   d.querySelector('.tool-result').textContent])"""
+    )
+    for (is_open, title, arguments, result), payload in zip(shown, PAYLOADS, strict=True):
+        assert is_open
+        assert title == f"Used {payload}"
+        assert arguments == {"input": payload, "nested": {"list": [payload]}}
+        assert result.startswith("There is no tool named ")
+        assert repr(payload) in result  # the server quotes the name it does not know
+
+
 def test_the_payload_corpus_executes_nothing_and_fetches_nothing(
     page: Page, guard: Guard, fake_anthropic: FakeAnthropic
 ) -> None:
@@ -81,6 +102,7 @@ def test_the_payload_corpus_executes_nothing_and_fetches_nothing(
             tags=[tags[i % len(tags)]],
             instructions=name,
             icon="robot",
+            tools=["calculator"],  # with a tool, the model's tool calls are acted on
         )
         for i, name in enumerate(NAMES)
     ]
@@ -99,8 +121,14 @@ def test_the_payload_corpus_executes_nothing_and_fetches_nothing(
     expect(page.locator("#chat-title")).to_have_text(target["name"])
     expect(page.locator("#messages .msg")).to_have_count(2 * len(_chunks(PAYLOADS, 6)))
 
-    # A live turn: typed by hand, the reply streamed payload by payload.
-    fake_anthropic.push(Script(text=[p + "\n\n" for p in PAYLOADS], token_delay=0.005))
+    # A live turn: typed by hand, the model calls a tool named after every payload, with the
+    # payload as its argument (each result, "There is no tool named …", quotes it back), then
+    # the reply streams payload by payload.
+    calls = [FakeToolCall(p, {"input": p, "nested": {"list": [p]}}) for p in PAYLOADS]
+    fake_anthropic.push(
+        Script(text=[PAYLOADS[0]], tool_calls=calls),
+        Script(text=[p + "\n\n" for p in PAYLOADS], token_delay=0.005),
+    )
     box = page.locator("#message")
     box.fill("\n".join(PAYLOADS[:8]))
     box.press("Enter")
@@ -108,6 +136,13 @@ def test_the_payload_corpus_executes_nothing_and_fetches_nothing(
     expect(page.locator("#messages .msg.assistant").last).to_contain_text(PAYLOADS[-1][:20])
     expect(page.locator("#messages")).to_contain_text("<script>window.__pwned=1</script>")
     screenshot(page, "15-xss-chat")
+    _open_every_tool_step(page)
+
+    # The same turn again from history: its tool steps come from the stored parts.
+    page.get_by_role("button", name="Conversations").click()
+    page.locator("#convo-list .convo-open").first.click()
+    expect(page.locator("#messages .msg")).to_have_count(2 * len(_chunks(PAYLOADS, 6)) + 2)
+    _open_every_tool_step(page)
 
     page.get_by_role("button", name="Conversations").click()
     expect(page.locator("#convo-list .convo")).to_have_count(1)

@@ -12,7 +12,7 @@ from playwright.sync_api import Page, Request, expect
 from tests.e2e.conftest import ContextFactory, LiveServer, screenshot
 from tests.e2e.dashboard import api_agent, api_chat, open_chat, open_dashboard
 from tests.fakes.anthropic_server import FakeAnthropic
-from tests.fakes.server import Script
+from tests.fakes.server import FakeToolCall, Script
 
 FIRST_LOAD_BUDGET = 150 * 1024
 NO_HORIZONTAL_SCROLL = "document.documentElement.scrollWidth <= window.innerWidth"
@@ -67,28 +67,35 @@ def test_text_files_are_compressed_with_their_own_etag(http: httpx.Client) -> No
 
 
 @pytest.mark.parametrize(
-    "path",
+    ("path", "status", "code"),
     [
-        "/static/..%2f..%2fapp.py",
-        "/static/%2e%2e/api/web.py",
-        "/static/..%5c..%5capp.py",
-        "/static/%2e%2e%2f%2e%2e%2f%2e%2e%2fpyproject.toml",
-        "/static/.hidden.js",
-        "/static/../app.py",
-        "/static/web.py",
-        "/static/missing.js",
-        "/static/app.js%00.html",
-        "/static/",
+        *(
+            (path, 404, "not_found")
+            for path in (
+                "/static/..%2f..%2fapp.py",
+                "/static/%2e%2e/api/web.py",
+                "/static/..%5c..%5capp.py",
+                "/static/%2e%2e%2f%2e%2e%2f%2e%2e%2fpyproject.toml",
+                "/static/.hidden.js",
+                "/static/../app.py",
+                "/static/web.py",
+                "/static/missing.js",
+                "/static/",
+            )
+        ),
+        ("/static/app.js%00.html", 400, "bad_request"),  # a NUL is refused at the door
     ],
 )
-def test_paths_outside_the_web_folder_are_not_served(server: LiveServer, path: str) -> None:
+def test_paths_outside_the_web_folder_are_not_served(
+    server: LiveServer, path: str, status: int, code: str
+) -> None:
     # Sent as written: httpx would otherwise resolve the dots itself.
     with httpx.Client(base_url=server.url) as raw:
         request = raw.build_request("GET", "/")
         request.url = request.url.copy_with(raw_path=path.encode())
         response = raw.send(request)
-    assert response.status_code == 404, path
-    assert response.json()["error"]["code"] == "not_found"
+    assert response.status_code == status, path
+    assert response.json()["error"]["code"] == code
 
 
 def test_first_load_transfers_under_150_kb(page: Page) -> None:
@@ -125,6 +132,7 @@ def test_phone_width_has_no_horizontal_scroll(
         name="A rather long agent name that has to wrap on a phone",
         description=long_word,
         tags=["phone", "narrow", "layout", "a-very-long-tag-for-a-phone"],
+        tools=["calculator"],
     )
     api_chat(page, agent["id"], "Show me something wide")
     page.reload()
@@ -142,11 +150,18 @@ def test_phone_width_has_no_horizontal_scroll(
     expect(page.locator("#messages .msg.user")).to_have_count(1)  # the last conversation
     wide = f"https://example.com/{long_word}\n\n```\n{'x' * 300}\n```\n\n{long_word}"
     table = "| " + " | ".join(["column"] * 12) + " |\n|" + "---|" * 12 + "\n"
-    fake_anthropic.push(Script(text=[wide, "\n\n", table]))
+    expression = "+".join(["123456789"] * 40)
+    fake_anthropic.push(
+        Script(tool_calls=[FakeToolCall("calculator", {"expression": expression, "x": long_word})]),
+        Script(text=[wide, "\n\n", table]),
+    )
     page.locator("#message").fill(wide)
     page.locator("#message").press("Enter")
     expect(page.locator("#messages .msg.assistant")).to_have_count(2)
     expect(page.locator("#send")).to_be_visible()
+    step = page.locator("#messages .msg.assistant").last.locator("details.tool-step")
+    step.locator("summary").click()
+    expect(step.locator(".tool-result")).to_be_visible()  # an error: the extra argument
     for selector in ("#chat", "#log"):
         assert page.eval_on_selector(selector, "el => el.scrollWidth <= el.clientWidth"), selector
     assert page.evaluate(NO_HORIZONTAL_SCROLL)

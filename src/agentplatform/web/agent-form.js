@@ -2,18 +2,24 @@
  * The create / edit modal of an agent. Checks the same rules as the server before sending;
  * when the server still refuses (422), its messages are shown next to the fields they name
  * (`details[].loc = ["body", field, …]`).
+ *
+ * Tools are checkboxes from `GET /api/tools` (read when the form first opens): one the server
+ * reports unavailable is disabled, its reason as its hint — unless the agent already has it,
+ * so that it can still be removed; so can a tool the server no longer offers at all.
  */
 
 import { ApiError, api } from './api.js';
 import { errorText } from './dialogs.js';
 import { byId, h } from './dom.js';
-import { t } from './i18n.js';
+import { t, tMaybe, toolLabel } from './i18n.js';
 import { AGENT_ICONS, paintAvatar } from './icons.js';
 import { validateAgent } from './validate.js';
 
-const FIELDS = ['name', 'description', 'tags', 'color', 'icon', 'instructions', 'model', 'temperature'];
+const FIELDS = ['name', 'description', 'tags', 'color', 'icon', 'model', 'temperature', 'tools', 'max_steps', 'instructions'];
 const PROVIDERS = { anthropic: 'Anthropic', openai: 'OpenAI', local: 'Local' };
-const DEFAULTS = { name: '', description: '', tags: [], color: '#6366F1', icon: 'robot', instructions: '', temperature: 0.7 };
+const DEFAULTS = {
+  name: '', description: '', tags: [], color: '#6366F1', icon: 'robot', instructions: '', temperature: 0.7, tools: [], max_steps: 8,
+};
 
 export class AgentForm {
   constructor({ onSaved }) {
@@ -24,6 +30,9 @@ export class AgentForm {
     this.formError = byId('form-error');
     this.inputs = Object.fromEntries(FIELDS.map((f) => [f, byId(`f-${f}`)]));
     this.models = { items: [], default: null };
+    this.tools = null; // GET /api/tools items, once read
+    this.toolsError = null;
+    this.toolList = byId('tool-list');
     this.agent = null;
     this.form.addEventListener('submit', (e) => {
       e.preventDefault();
@@ -85,12 +94,80 @@ export class AgentForm {
     this.inputs.icon.value = values.icon;
     this.inputs.instructions.value = values.instructions;
     this.inputs.temperature.value = String(values.temperature);
+    this.inputs.max_steps.value = String(values.max_steps ?? DEFAULTS.max_steps);
+    this.fillTools(values.tools || []);
+    if (this.tools === null) this.loadTools();
     this.fillModels(agent?.model || null);
     for (const field of FIELDS) this.fieldError(field, null);
     this.formError.hidden = true;
     this.preview();
     this.dialog.showModal();
     this.inputs.name.focus();
+  }
+
+  async loadTools() {
+    if (this.loadingTools) return;
+    this.loadingTools = true;
+    this.fillTools(this.selectedTools());
+    try {
+      this.tools = (await api('GET', '/api/tools')).items;
+      this.toolsError = null;
+    } catch (err) {
+      this.toolsError = errorText(err);
+    } finally {
+      this.loadingTools = false;
+    }
+    this.fillTools(this.selectedTools());
+  }
+
+  /** The checkboxes, with `selected` checked; names the server does not list are kept. */
+  fillTools(selected) {
+    const offered = this.tools || [];
+    const names = new Set(offered.map((tool) => tool.name));
+    const missing = selected.filter((name) => !names.has(name));
+    const items = [...offered, ...missing.map((name) => ({ name, description: '', available: this.tools === null, gone: this.tools !== null }))];
+    this.toolList.replaceChildren(...items.map((tool, i) => this.toolOption(tool, i, selected.includes(tool.name))));
+    const status = byId('tools-status');
+    status.textContent = this.loadingTools
+      ? t('toolsLoading')
+      : this.toolsError
+        ? t('toolsFailed', { msg: this.toolsError })
+        : items.length ? '' : t('noTools');
+    status.hidden = !status.textContent;
+  }
+
+  toolOption(tool, i, checked) {
+    const id = `f-tool-${i}`;
+    const label = toolLabel(tool.name);
+    const description = tMaybe(`toolDesc:${tool.name}`) ?? tool.description;
+    let note = null;
+    if (tool.gone) note = t('toolGone');
+    else if (!tool.available) note = t('toolUnavailable', { reason: tool.reason || '—' });
+    const disabled = !tool.available && !checked && !tool.gone; // what an agent has stays removable
+    return h(
+      'li',
+      { class: `tool-option${disabled ? ' disabled' : ''}` },
+      h('input', { type: 'checkbox', id, value: tool.name, checked, disabled, 'aria-describedby': `${id}-hint` }),
+      h(
+        'label',
+        { for: id },
+        h('span', { class: 'tool-name', text: label }),
+        label === tool.name ? null : [' ', h('code', { class: 'tool-code', text: tool.name })],
+      ),
+      h(
+        'p',
+        { id: `${id}-hint`, class: 'hint tool-hint' },
+        note ? h('span', { class: 'tool-note', text: note }) : null,
+        description ? h('span', { class: 'tool-desc', text: description, title: description }) : null,
+      ),
+    );
+  }
+
+  /** The checked tools: the agent's own first, in its order, then the newly checked ones. */
+  selectedTools() {
+    const checked = [...this.toolList.querySelectorAll('input:checked')].map((el) => el.value);
+    const kept = (this.agent?.tools || []).filter((name) => checked.includes(name));
+    return [...kept, ...checked.filter((name) => !kept.includes(name))];
   }
 
   preview() {
@@ -119,8 +196,10 @@ export class AgentForm {
     this.formError.hidden = fields.length === 0;
     const first = FIELDS.find((f) => errors[f]);
     if (first) {
-      this.inputs[first].focus({ preventScroll: true });
-      this.inputs[first].closest('.field').scrollIntoView({ block: 'nearest' });
+      const input = this.inputs[first];
+      const target = first === 'tools' ? input.querySelector('input:not(:disabled)') || input : input;
+      target.focus({ preventScroll: true });
+      input.closest('.field').scrollIntoView({ block: 'nearest' });
     }
   }
 
@@ -136,7 +215,11 @@ export class AgentForm {
 
   async submit() {
     const raw = Object.fromEntries(FIELDS.map((f) => [f, this.inputs[f].value]));
-    const { body, errors } = validateAgent(raw);
+    raw.tools = this.selectedTools();
+    // Names the server does not offer are refused only when they would be sent.
+    const sent = JSON.stringify(raw.tools) !== JSON.stringify(this.agent?.tools);
+    const known = this.tools && sent ? new Set(this.tools.map((tool) => tool.name)) : null;
+    const { body, errors } = validateAgent(raw, known);
     if (Object.keys(errors).length) {
       this.showErrors(Object.fromEntries(Object.entries(errors).map(([f, [key, vars]]) => [f, t(key, vars)])));
       return;

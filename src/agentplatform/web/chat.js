@@ -3,6 +3,9 @@
  * composer (Enter sends, Shift+Enter adds a line, Stop cancels), and replies streamed from the
  * socket. A reply in progress is a "view" keyed by its run: it survives switching
  * conversations and reconnects, and is re-attached when its conversation is shown again.
+ * A view holds the reply's parts (text and tool steps), built from the run's events in `seq`
+ * order. A reply history shows as still being written (after a reload, say) is followed over
+ * the socket too: `resume` from the start of its run, never by polling the history.
  */
 
 import { api } from './api.js';
@@ -11,12 +14,22 @@ import { errorText, toast } from './dialogs.js';
 import { byId, nearBottom, randomId } from './dom.js';
 import { t } from './i18n.js';
 import { paintAvatar } from './icons.js';
-import { assistantMessage, setContent, setNotSent, setStatus, userMessage } from './messages.js';
+import {
+  addEvent,
+  assistantMessage,
+  partsOf,
+  relabelReplies,
+  setNotSent,
+  setParts,
+  setStatus,
+  textOf,
+  userMessage,
+} from './messages.js';
 import { setPref } from './prefs.js';
 
 const PAGE = 30;
 const MAX_CHARS = 32000;
-const WATCH_EVERY = 1500;
+const RUN_EVENTS = new Set(['delta', 'tool_call', 'tool_result']);
 
 export class ChatPane {
   constructor({ socket, modelLabel, onRunEnded, onClosed }) {
@@ -155,7 +168,7 @@ export class ChatPane {
     for (const view of [...this.unacked.values(), ...this.views.values()]) {
       if (view.agentId !== this.agent?.id || view.conversationId !== conversationId) continue;
       if (view.assistantId && loaded.has(view.assistantId)) continue; // re-attached by messageEl
-      if (!loaded.has(view.userEl.dataset.id)) this.list.append(view.userEl);
+      if (view.userEl && !loaded.has(view.userEl.dataset.id)) this.list.append(view.userEl);
       this.list.append(view.el);
     }
   }
@@ -173,34 +186,39 @@ export class ChatPane {
     if (message.role === 'user') return userMessage(message.content, message.id);
     const live = [...this.views.values()].find((v) => v.assistantId === message.id);
     if (live) {
-      live.el = assistantMessage(this.agent, live.text, 'streaming', message.id);
+      const parts = this.behind(live) ? partsOf(message) : live.parts;
+      live.el = assistantMessage(this.agent, parts, 'streaming', message.id);
       return live.el;
     }
-    const el = assistantMessage(this.agent, message.content, message.status, message.id);
-    if (message.status === 'streaming') this.watch(message.conversation_id, message.id, el);
+    const el = assistantMessage(this.agent, partsOf(message), message.status, message.id);
+    if (message.status === 'streaming' && message.run_id) this.resume(message, el);
     return el;
   }
 
-  /** A reply still being written that this page is not streaming (e.g. after a reload). */
-  async watch(conversationId, messageId, el) {
-    for (let i = 0; i < 400; i += 1) {
-      await new Promise((resolve) => setTimeout(resolve, WATCH_EVERY));
-      if (!el.isConnected) return; // another conversation is shown, or the turn is re-attached
-      let page;
-      try {
-        page = await api('GET', `${this.messagesPath(conversationId)}?limit=5`);
-      } catch {
-        continue;
-      }
-      const message = page.items.find((m) => m.id === messageId);
-      if (!message || !el.isConnected) return;
-      setContent(el, message.content);
-      if (message.status !== 'streaming') {
-        setStatus(el, message.status);
-        if (this.agent) this.onRunEnded(this.agent.id);
-        return;
-      }
-    }
+  /**
+   * A reply still being written that this page did not start (e.g. after a reload): its run
+   * is followed over the socket from its first event. What history showed stays on screen
+   * until the replayed events have caught up with it, so the text never shrinks or repeats.
+   */
+  resume(message, el) {
+    const view = {
+      agentId: this.agent.id,
+      conversationId: message.conversation_id,
+      runId: message.run_id,
+      assistantId: message.id,
+      parts: [],
+      seq: 0,
+      floor: message.content.length,
+      userEl: null,
+      el,
+    };
+    this.views.set(view.runId, view);
+    this.socket.follow(view.runId, 0);
+  }
+
+  /** Whether a resumed view's replay is still short of what history already showed. */
+  behind(view) {
+    return view.floor > 0 && textOf(view.parts).length < view.floor;
   }
 
   updateOlder() {
@@ -260,11 +278,12 @@ export class ChatPane {
       agentId: this.agent.id,
       conversationId: this.conversationId,
       content,
-      text: '',
+      parts: [],
+      seq: 0,
       runId: null,
       assistantId: null,
       userEl: userMessage(content, null),
-      el: assistantMessage(this.agent, '', 'streaming', null),
+      el: assistantMessage(this.agent, [], 'streaming', null),
     };
     this.unacked.set(view.clientMsgId, view);
     this.attachPending(view);
@@ -287,8 +306,7 @@ export class ChatPane {
   /** Every frame from the socket (run events arrive once each, in order). */
   handleFrame(frame) {
     if (frame.type === 'ack') this.acked(frame);
-    else if (frame.type === 'delta') this.delta(frame);
-    else if (frame.type === 'tool_call') this.toolCall(frame);
+    else if (RUN_EVENTS.has(frame.type) && frame.run_id) this.progress(frame);
     else if ((frame.type === 'done' || frame.type === 'error') && frame.run_id && 'seq' in frame) this.finish(frame);
     else if (frame.type === 'error' && frame.client_msg_id) this.refused(frame);
     else if (frame.type === 'error') toast(t('error', { msg: frame.message }), 'error');
@@ -321,23 +339,21 @@ export class ChatPane {
     this.conversations.load(view.agentId).then(() => this.conversations.setCurrent(this.conversationId), () => {});
   }
 
-  delta(frame) {
+  /** A text delta, a tool call or a tool result: added to the reply's parts once, in order. */
+  progress(frame) {
     const view = this.views.get(frame.run_id);
-    if (!view) return;
-    view.text += frame.text;
-    if (view.frame) return; // one repaint per animation frame, however many deltas
+    if (!view || frame.seq <= view.seq) return;
+    view.seq = frame.seq;
+    addEvent(view.parts, frame);
+    if (view.frame) return; // one repaint per animation frame, however many events
     view.frame = requestAnimationFrame(() => {
       view.frame = null;
-      if (!view.el.isConnected) return;
+      if (!view.el.isConnected || this.behind(view)) return;
+      view.floor = 0;
       const stick = nearBottom(this.log);
-      setContent(view.el, view.text);
+      setParts(view.el, view.parts);
       if (stick) this.log.scrollTop = this.log.scrollHeight;
     });
-  }
-
-  toolCall(frame) {
-    const view = this.views.get(frame.run_id);
-    if (view) view.el.querySelector('.msg-status').textContent = t('usingTool', { name: frame.name });
   }
 
   async finish(frame) {
@@ -345,19 +361,23 @@ export class ChatPane {
     if (!view) return;
     this.views.delete(frame.run_id);
     if (view.frame) cancelAnimationFrame(view.frame);
+    view.frame = null;
     if (frame.gap) {
-      // Events were missed (the server rebuilt the end from storage): read the final text.
+      // Events were missed (the server rebuilt the end from storage): read the final reply.
       try {
         const page = await api('GET', `${this.messagesPath(view.conversationId)}?limit=5`);
         const message = page.items.find((m) => m.id === view.assistantId);
-        if (message) view.text = message.content;
+        if (message) {
+          view.parts = partsOf(message);
+          view.floor = 0;
+        }
       } catch {
         // keep what was streamed
       }
     }
     const status = frame.type === 'done' ? (frame.status === 'completed' ? 'complete' : 'cancelled') : frame.status;
     const stick = nearBottom(this.log);
-    setContent(view.el, view.text);
+    if (!this.behind(view)) setParts(view.el, view.parts);
     setStatus(view.el, status, frame.message);
     if (stick && view.el.isConnected) this.log.scrollTop = this.log.scrollHeight;
     this.refreshComposer();
@@ -385,5 +405,6 @@ export class ChatPane {
   relabel() {
     this.paintHeader();
     this.updateOlder();
+    relabelReplies(this.list);
   }
 }

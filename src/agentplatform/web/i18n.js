@@ -28,6 +28,11 @@ export function t(key, vars = {}) {
   return text.replace(/\{(\w+)\}/g, (m, name) => (name in vars ? String(vars[name]) : m));
 }
 
+/** Like `t`, but `null` when neither language has the key (for optional names of things). */
+export function tMaybe(key, vars = {}) {
+  return Object.hasOwn(TABLES[lang], key) || Object.hasOwn(en, key) ? t(key, vars) : null;
+}
+
 /** Switches the language, relabels the static markup and tells every listener. */
 export function setLanguage(next) {
   lang = Object.hasOwn(TABLES, next) ? next : 'en';
@@ -49,6 +54,11 @@ export function applyI18n(root) {
     el.setAttribute('aria-label', t(el.dataset.i18nLabel));
   }
   for (const el of root.querySelectorAll('[data-i18n-title]')) el.title = t(el.dataset.i18nTitle);
+}
+
+/** How a tool is called on screen: a Korean name for the built-ins, else its own name. */
+export function toolLabel(name) {
+  return tMaybe(`tool:${name}`) ?? name;
 }
 
 /** A date and time in the current language. */

@@ -41,6 +41,8 @@ const UI_ICONS = {
   chat: AGENT_ICONS.chat,
   user: 'M12 12a4 4 0 1 0 0-8 4 4 0 1 0 0 8zM4 21a8 8 0 0 1 16 0',
   image: 'M3 4h18v16H3zM3 16l5-5 5 5M14 14l2-2 5 5M15.5 8.5h.01',
+  tool: 'M14.7 6.3a1 1 0 0 0 0 1.4l1.6 1.6a1 1 0 0 0 1.4 0l3.8-3.8a6 6 0 0 1-7.9 7.9l-6.9 6.9a2.1 2.1 0 0 1-3-3l6.9-6.9a6 6 0 0 1 7.9-7.9z',
+  alert: 'M10.3 3.9L1.8 18a2 2 0 0 0 1.7 3h17a2 2 0 0 0 1.7-3L13.7 3.9a2 2 0 0 0-3.4 0zM12 9v4M12 17h.01',
 };
 
 /** An `<svg>` icon, hidden from assistive technology (label the control instead). */

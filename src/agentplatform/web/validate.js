@@ -1,10 +1,13 @@
 /**
  * The agent form's rules, mirroring the server's (`api/schemas/agents.py`): lengths count
- * code points after trimming, tags are trimmed, lower-cased and de-duplicated. Returns the
+ * code points after trimming, tags are trimmed, lower-cased and de-duplicated; at most 32
+ * tools, each a registry name (`calculator`, `server.tool`) the server offers; `max_steps` a
+ * whole number from 1 to 32. Returns the
  * request body and, per field, the key of the message to show.
  */
 
-export const LIMITS = { name: 80, description: 2000, tags: 16, tag: 32, instructions: 20000 };
+export const LIMITS = { name: 80, description: 2000, tags: 16, tag: 32, instructions: 20000, tools: 32, steps: 32 };
+const TOOL_NAME = /^[a-z][a-z0-9_-]{0,31}(\.[A-Za-z0-9_-]{1,64})?$/;
 const COLOR = /^#[0-9A-Fa-f]{6}$/;
 const ICON_NAME = /^[a-z][a-z0-9-]{0,31}$/;
 const CONTROL = /\p{Cc}/u;
@@ -46,6 +49,21 @@ function checkTags(tags) {
   return tags.length > LIMITS.tags ? ['vTagCount', {}] : null;
 }
 
+/** `known`: the names the server offers, or `null` when the list is not to be checked. */
+function checkTools(tools, known) {
+  if (tools.length > LIMITS.tools) return ['vToolCount', { max: LIMITS.tools }];
+  const bad = tools.find((name) => !TOOL_NAME.test(name));
+  if (bad !== undefined) return ['vToolName', { name: bad }];
+  const unknown = known ? tools.filter((name) => !known.has(name)) : [];
+  return unknown.length ? ['vToolUnknown', { names: unknown.join(', ') }] : null;
+}
+
+function checkSteps(raw) {
+  const steps = Number(raw);
+  const ok = String(raw).trim() !== '' && Number.isInteger(steps) && steps >= 1 && steps <= LIMITS.steps;
+  return ok ? null : ['vMaxSteps', {}];
+}
+
 function checkText(value, max, { control = false } = {}) {
   if (length(value) > max) return ['vTooLong', { max, n: length(value) }];
   if (control && CONTROL.test(value)) return ['vControl', {}];
@@ -55,9 +73,10 @@ function checkText(value, max, { control = false } = {}) {
 
 /**
  * `{body, errors}` for the form's raw values; `errors` maps a field name to
- * `[messageKey, vars]` and is empty when the body may be sent.
+ * `[messageKey, vars]` and is empty when the body may be sent. `raw.tools` is a list of
+ * names; `knownTools` (a Set, optional) the names the server offers.
  */
-export function validateAgent(raw) {
+export function validateAgent(raw, knownTools = null) {
   const errors = {};
   const body = {
     name: raw.name.trim(),
@@ -67,6 +86,8 @@ export function validateAgent(raw) {
     icon: raw.icon.trim(),
     instructions: raw.instructions,
     temperature: Number(raw.temperature),
+    tools: [...new Set(raw.tools || [])],
+    max_steps: Number(raw.max_steps),
   };
   if (raw.model) body.model = raw.model;
   const check = (field, problem) => {
@@ -81,5 +102,7 @@ export function validateAgent(raw) {
   const temp = body.temperature;
   const tempOk = String(raw.temperature).trim() !== '' && Number.isFinite(temp) && temp >= 0 && temp <= 2;
   check('temperature', tempOk ? null : ['vTemperature', {}]);
+  check('tools', checkTools(body.tools, knownTools));
+  check('max_steps', checkSteps(raw.max_steps));
   return { body, errors };
 }
