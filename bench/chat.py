@@ -665,7 +665,15 @@ async def run(args: argparse.Namespace, work_dir: Path) -> tuple[list[Cell], lis
     ):
         log(f"fake OpenAI at {fake.url} (pid {fake.pid}); migrating {backend}")
         migrate(url, work_dir)
-        env = {"OPENAI_API_KEY": API_KEY, "OPENAI_BASE_URL": fake.url}
+        env = {
+            "OPENAI_API_KEY": API_KEY,
+            "OPENAI_BASE_URL": fake.url,
+            # Measure the streaming path, not the limits: no rate limits, caps or quotas.
+            "AGENTPLATFORM_RATE_LIMITS": "false",
+            "AGENTPLATFORM_GUEST_MESSAGES_PER_DAY": "0",
+            "AGENTPLATFORM_GUEST_TOKENS_PER_DAY": "0",
+            "AGENTPLATFORM_GUEST_MAX_AGENTS": "0",
+        }
         with running_server(url, work_dir, env) as server:
             guests = await make_guests(server.base_url, min(CHAT_GUESTS, max(args.streams)))
             for streams in args.streams:
