@@ -16,8 +16,8 @@ from agentplatform.api import metrics as metrics_api
 from agentplatform.api import tools as tools_api
 from agentplatform.api.deps import SESSION_COOKIE, Services
 from agentplatform.api.errors import install as install_error_handlers
-from agentplatform.api.schemas.common import ERROR_RESPONSES
 from agentplatform.api.limits import RateLimitMiddleware
+from agentplatform.api.schemas.common import ERROR_RESPONSES
 from agentplatform.config import Settings
 from agentplatform.observability.metrics import Metrics
 from agentplatform.observability.middleware import TelemetryMiddleware
