@@ -323,6 +323,7 @@ class BackendReport:
     errors: list[str]
     setup_seconds: float
     measure_seconds: float
+    server_log: str  # the tail of the server's output when some request failed, else ""
 
 
 async def measure(backend: Backend, url: str, server: Server, options: Options) -> BackendReport:
@@ -353,8 +354,17 @@ async def measure(backend: Backend, url: str, server: Server, options: Options) 
                     errors.append(f"{name} (c={concurrency}): {result.first_error}")
         measure_seconds = time.perf_counter() - started
         await _check_pages(client, fixture)  # the writes above did not leak into the reads
+        server_log = server.log_tail() if errors else ""
         return BackendReport(
-            backend, version, idle_load, rows, cpu_rows, errors, setup_seconds, measure_seconds
+            backend,
+            version,
+            idle_load,
+            rows,
+            cpu_rows,
+            errors,
+            setup_seconds,
+            measure_seconds,
+            server_log,
         )
     finally:
         await client.aclose()
@@ -421,6 +431,7 @@ def render(options: Options, reports: Sequence[BackendReport], argv: Sequence[st
         if report.errors:
             lines += ["", "First error per failing cell:", ""]
             lines += [f"- {error}" for error in report.errors]
+            lines += ["", "Server log (tail):", "", "```", report.server_log, "```"]
     return "\n".join(lines)
 
 

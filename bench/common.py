@@ -42,6 +42,7 @@ LOOPBACK = "127.0.0.1"
 SERVER_READY_TIMEOUT = 60.0
 SERVER_STOP_TIMEOUT = 20.0
 _POLL_INTERVAL = 0.1
+CLIENT_KEEPALIVE = 2.0  # seconds; below uvicorn's default timeout_keep_alive of 5
 _START_ATTEMPTS = 3
 
 
@@ -244,6 +245,11 @@ class Server:
 
     base_url: str
     pid: int
+    log_path: Path | None = None  # its stdout and stderr
+
+    def log_tail(self, lines: int = 20) -> str:
+        """The last ``lines`` of the server's output (warnings and errors at our log level)."""
+        return _tail(self.log_path, lines) if self.log_path else "<no log>"
 
     def cpu_seconds(self) -> float:
         """User + system CPU time the server process (all its threads) has used so far."""
@@ -304,7 +310,7 @@ def running_server(
             )
         try:
             if _wait_ready(proc, base_url):
-                yield Server(base_url=base_url, pid=proc.pid)
+                yield Server(base_url=base_url, pid=proc.pid, log_path=log_path)
                 return
         finally:
             _stop_process(proc)
@@ -320,9 +326,16 @@ def http_client(base_url: str, concurrency: int, timeout: float = 60.0) -> httpx
     """One client for all tasks: a pool as large as the concurrency, and no cookie jar.
 
     Cookies are refused so a ``Set-Cookie`` from one response never changes who the next
-    request is; requests authenticate with explicit ``Authorization`` headers.
+    request is; requests authenticate with explicit ``Authorization`` headers. Idle
+    connections are dropped after ``CLIENT_KEEPALIVE`` seconds, before uvicorn's own 5 s
+    keep-alive timeout, so the client never reuses a socket the server is closing (which
+    shows up as a rare ``ReadError``).
     """
-    limits = httpx.Limits(max_connections=concurrency, max_keepalive_connections=concurrency)
+    limits = httpx.Limits(
+        max_connections=concurrency,
+        max_keepalive_connections=concurrency,
+        keepalive_expiry=CLIENT_KEEPALIVE,
+    )
     no_cookies = CookieJar(policy=DefaultCookiePolicy(allowed_domains=[]))
     return httpx.AsyncClient(base_url=base_url, limits=limits, timeout=timeout, cookies=no_cookies)
 
@@ -389,7 +402,8 @@ async def run_load(
                     else f"HTTP {response.status_code}: {response.text[:300]}"
                 )
             except httpx.HTTPError as exc:
-                failure = f"{type(exc).__name__}: {exc}"
+                cause = exc.__cause__ or exc.__context__  # e.g. ConnectionResetError
+                failure = f"{type(exc).__name__}: {str(exc) or repr(cause)}"
             result.latencies.append(perf_counter() - started)
             if failure is not None:
                 result.errors += 1

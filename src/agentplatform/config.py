@@ -60,7 +60,9 @@ class Settings(BaseSettings):
     trusted_proxies: Annotated[list[str], NoDecode] = Field(default_factory=list)  # CIDRs
     rate_limits: bool = True  # off: no rate limits or concurrency caps (quotas still apply)
     rate_limit_guest_sessions: str = "30/hour"  # guest sessions created per client address
-    rate_limit_ip: str = "600/minute"  # API requests per client address
+    # API requests per client address; the per-second part caps bursts, so one address
+    # cannot spend its whole minute in one second of a small server's capacity.
+    rate_limit_ip: str = "20/second;600/minute"
     rate_limit_user: str = "300/minute"  # API requests per user
     rate_limit_chat: str = "30/minute"  # chat messages per user
     ws_connections_per_user: int = Field(default=10, ge=0, le=10_000)  # 0: no cap

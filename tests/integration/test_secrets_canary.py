@@ -94,6 +94,7 @@ def server_env(
             "AGENTPLATFORM_METRICS_TOKEN": canaries.metrics_token,
             "AGENTPLATFORM_LOG_LEVEL": "debug",  # the most the process will ever say
             "AGENTPLATFORM_RUN_HEARTBEAT_SECONDS": "0.2",
+            "AGENTPLATFORM_RATE_LIMIT_IP": "1000/second",  # a scripted burst, not a flood
             "AGENTPLATFORM_MODEL_CACHE_DIR": "models",
             "AGENTPLATFORM_WORKSPACE_DIR": "workspaces",
             "ANTHROPIC_API_KEY": canaries.anthropic_key,

@@ -7,8 +7,10 @@ Redis URL, so that N replicas together allow the limit, not N times it.
 
 ``hit`` answers with a ``Usage``: the numbers behind the ``RateLimit-*`` and ``Retry-After``
 headers. A budget given as several rates (``"10/minute;200/day"``) must pass them all.
-Limits protect the service; they are not worth an outage. When Redis cannot be reached,
-requests pass (fail open) and a warning is logged, at most every ``WARN_EVERY`` seconds.
+Limits protect the service; they are not worth an outage. When Redis cannot be reached
+(or does not answer within ``REDIS_TIMEOUT``), requests pass (fail open), Redis is left alone
+for ``STORE_BACKOFF`` seconds so requests do not each wait on it, and a warning is logged at
+most every ``WARN_EVERY`` seconds.
 """
 
 from __future__ import annotations
@@ -37,6 +39,8 @@ log = logging.getLogger("agentplatform.ratelimit")
 
 KEY_PREFIX = "agentplatform:limits"
 WARN_EVERY = 30.0
+STORE_BACKOFF = 5.0
+REDIS_TIMEOUT = 0.5  # seconds; a hung Redis must not hang requests (they pass instead)
 
 
 class Budget(StrEnum):
@@ -107,6 +111,7 @@ class RateLimiter:
         self._windows = MovingWindowRateLimiter(storage)
         self._client = client
         self._warned_at = -math.inf
+        self._down_until = -math.inf
 
     @classmethod
     def in_memory(
@@ -125,7 +130,9 @@ class RateLimiter:
         cls, url: str, budgets: Mapping[Budget, Sequence[RateLimitItem]], *, enabled: bool = True
     ) -> RateLimiter:
         """Counters in the Redis at ``url`` (``redis://``, ``rediss://``), shared by replicas."""
-        client: Redis = Redis.from_url(url)
+        client: Redis = Redis.from_url(
+            url, socket_timeout=REDIS_TIMEOUT, socket_connect_timeout=REDIS_TIMEOUT
+        )
         # One connection pool for the windows (limits' Lua scripts) and the slots.
         options: dict[str, Any] = {"connection_pool": client.connection_pool}
         storage = RedisStorage(
@@ -141,7 +148,7 @@ class RateLimiter:
     async def hit(self, budget: Budget, key: str, cost: int = 1) -> Usage | None:
         """Count one request of ``key`` against ``budget``; None when that is not limited."""
         items = self.budgets.get(budget)
-        if not self.enabled or not items:
+        if not self.enabled or not items or self._store_down():
             return None
         try:
             return await self._hit(items, budget.value, key, cost)
@@ -170,7 +177,7 @@ class RateLimiter:
     async def slot(self, kind: str, key: str, holder: str, limit: int) -> AsyncIterator[bool]:
         """Hold one of ``limit`` slots of ``kind`` for ``key`` while inside; yields whether
         it was granted (always True when limits are off or the store is unreachable)."""
-        if not self.enabled or limit <= 0:
+        if not self.enabled or limit <= 0 or self._store_down():
             yield True
             return
         name = f"{kind}:{key}"
@@ -204,8 +211,12 @@ class RateLimiter:
             except (RedisError, OSError) as exc:
                 self._storage_failed(exc)
 
+    def _store_down(self) -> bool:
+        return time.monotonic() < self._down_until
+
     def _storage_failed(self, exc: BaseException) -> None:
         now = time.monotonic()
+        self._down_until = now + STORE_BACKOFF
         if now - self._warned_at >= WARN_EVERY:
             self._warned_at = now
             log.warning("rate-limit store unavailable (%s); letting requests pass", exc)

@@ -3,12 +3,20 @@
 from __future__ import annotations
 
 import logging
+import socket
+import time
 from datetime import UTC, datetime
 
 import pytest
 
 from agentplatform.security.quotas import GuestQuotas, seconds_to_midnight, spent_turn
-from agentplatform.security.ratelimit import Budget, RateLimiter, Usage, parse_rates
+from agentplatform.security.ratelimit import (
+    REDIS_TIMEOUT,
+    Budget,
+    RateLimiter,
+    Usage,
+    parse_rates,
+)
 from agentplatform.security.slots import MemorySlots
 from agentplatform.security.windows import SWEEP_EVERY, MemoryWindows
 
@@ -133,6 +141,20 @@ async def test_unreachable_redis_lets_requests_pass(caplog: pytest.LogCaptureFix
         assert len(warnings) == 1  # not one per request
     finally:
         await limiter.aclose()
+
+
+async def test_a_hung_redis_does_not_hang_requests() -> None:
+    with socket.socket() as silent:  # accepts connections (backlog), never answers
+        silent.bind(("127.0.0.1", 0))
+        silent.listen(8)
+        url = f"redis://127.0.0.1:{silent.getsockname()[1]}/0"
+        limiter = RateLimiter.redis(url, {Budget.IP: parse_rates("1/hour")})
+        try:
+            started = time.monotonic()
+            assert await limiter.hit(Budget.IP, "k") is None
+            assert time.monotonic() - started < 5 * REDIS_TIMEOUT
+        finally:
+            await limiter.aclose()
 
 
 def test_daily_quotas() -> None:

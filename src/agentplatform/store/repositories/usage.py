@@ -37,12 +37,12 @@ class UsageRepository:
             func.coalesce(func.sum(case((recent, 1), else_=0)), 0),
             func.coalesce(func.sum(case((recent, tokens), else_=0)), 0),
         ).where(Run.user_id == user_id, or_(Run.status.in_(ACTIVE), recent))
-        async with self._db.transaction() as tx:
+        async with self._db.read() as tx:
             active, messages, used = (await tx.execute(query)).one()
         return RunUsage(active=int(active), messages=int(messages), tokens=int(used))
 
     async def agents(self, user_id: str) -> int:
         """How many agents the user has (any status)."""
         query = select(func.count()).select_from(Agent).where(Agent.user_id == user_id)
-        async with self._db.transaction() as tx:
+        async with self._db.read() as tx:
             return int((await tx.execute(query)).scalar_one())
