@@ -127,9 +127,11 @@ async def test_ordinary_programs_work(tool: RunPython) -> None:
     await run(tool, "open('helper.py', 'w').write('def triple(n):\\n    return 3 * n\\n')", ctx)
     code = """
 import subprocess, threading, helper
-threads = [threading.Thread(target=print, args=(n,)) for n in range(3)]
+seen = []
+threads = [threading.Thread(target=seen.append, args=(n,)) for n in range(3)]
 [t.start() for t in threads]
 [t.join() for t in threads]
+print(*sorted(seen), sep="\n")
 print(subprocess.run(["echo", "child"], capture_output=True, text=True).stdout.strip())
 print(helper.triple(14))
 """
