@@ -131,7 +131,7 @@ seen = []
 threads = [threading.Thread(target=seen.append, args=(n,)) for n in range(3)]
 [t.start() for t in threads]
 [t.join() for t in threads]
-print(*sorted(seen), sep="\n")
+[print(n) for n in sorted(seen)]
 print(subprocess.run(["echo", "child"], capture_output=True, text=True).stdout.strip())
 print(helper.triple(14))
 """
