@@ -31,7 +31,7 @@ from agentplatform.domain.identity import Principal
 from agentplatform.domain.ids import new_id
 from agentplatform.errors import AppError
 from agentplatform.runtime.replay import run_events
-from agentplatform.security.json_depth import repeated_key
+from agentplatform.security.json_depth import RepeatedKey, loads_unique
 from agentplatform.store.tables import utcnow
 
 router = APIRouter()
@@ -139,11 +139,16 @@ class Workspace:
             await asyncio.gather(*self._forwarders.values(), return_exceptions=True)
 
     async def handle(self, text: str) -> None:
-        if repeated_key(text) is not None:
+        try:  # parsed once: duplicate keys are refused, then the frame is validated
+            data = loads_unique(text)
+        except RepeatedKey:
             await self.error("invalid_frame", "A JSON object names the same key twice.")
             return
+        except (ValueError, RecursionError):
+            await self.error("invalid_frame", "The frame is not JSON.")
+            return
         try:
-            frame = CLIENT_FRAME.validate_json(text)
+            frame = CLIENT_FRAME.validate_python(data)
         except ValidationError as exc:
             details = [
                 {"loc": [str(p) for p in e["loc"]], "msg": e["msg"]} for e in exc.errors()[:5]

@@ -38,6 +38,7 @@ from agentplatform.providers.base import (
     TextDelta,
     ToolCallRequest,
     Usage,
+    error_for_status,
 )
 from agentplatform.providers.retry import parse_retry_after
 
@@ -315,14 +316,6 @@ def _classify(
         return ProviderQuotaError
     if status is None:
         return _ERROR_TYPES.get(err_type, ProviderOverloaded)
-    if status in (401, 403):
-        return ProviderAuthError
-    if status == 429:
-        return ProviderRateLimited
-    if status == 408:
-        return ProviderTimeout
-    if status >= 500:
-        return ProviderOverloaded
     if status == 400 and _BILLING_WORDS.search(detail):
         return ProviderQuotaError
-    return ProviderBadRequest
+    return error_for_status(status)

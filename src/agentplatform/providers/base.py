@@ -195,3 +195,16 @@ class ProviderTimeout(ProviderError):
 class ProviderConnectionError(ProviderError):
     code = "connection"
     retryable = True
+
+
+def error_for_status(status: int) -> type[ProviderError]:
+    """The class an HTTP error status maps to, for every provider alike."""
+    if status in (401, 403):
+        return ProviderAuthError
+    if status == 429:
+        return ProviderRateLimited
+    if status == 408:
+        return ProviderTimeout
+    if status >= 500:
+        return ProviderOverloaded
+    return ProviderBadRequest

@@ -41,6 +41,7 @@ from agentplatform.providers.base import (
     TextDelta,
     ToolCallRequest,
     Usage,
+    error_for_status,
 )
 from agentplatform.providers.retry import parse_retry_after
 
@@ -345,12 +346,4 @@ def _classify(status: int | None, code: str, err_type: str) -> type[ProviderErro
         if err_type == "invalid_request_error":
             return ProviderBadRequest
         return ProviderOverloaded
-    if status in (401, 403):
-        return ProviderAuthError
-    if status == 429:
-        return ProviderRateLimited
-    if status == 408:
-        return ProviderTimeout
-    if status >= 500:
-        return ProviderOverloaded
-    return ProviderBadRequest
+    return error_for_status(status)

@@ -46,24 +46,29 @@ def json_depth(body: bytes, stop_after: int) -> int:
     return deepest
 
 
-class _Repeated(ValueError):
-    pass
+class RepeatedKey(ValueError):
+    """A JSON object names the same key twice."""
 
 
 def _unique_pairs(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
     result: dict[str, Any] = {}
     for key, value in pairs:
         if key in result:
-            raise _Repeated(key)
+            raise RepeatedKey(key)
         result[key] = value
     return result
+
+
+def loads_unique(text: bytes | str) -> Any:
+    """``json.loads`` that raises ``RepeatedKey`` when an object repeats a key."""
+    return json.loads(text, object_pairs_hook=_unique_pairs)
 
 
 def repeated_key(text: bytes | str) -> str | None:
     """The first key an object repeats, or None (also for text that is not JSON at all)."""
     try:
-        json.loads(text, object_pairs_hook=_unique_pairs)
-    except _Repeated as exc:
+        loads_unique(text)
+    except RepeatedKey as exc:
         return str(exc)
     except (ValueError, RecursionError):
         return None  # not JSON: the handler answers that
